@@ -1,0 +1,162 @@
+//! The diagnostic code registry and the helpers every stage shares.
+//!
+//! Each stage owns its error enum (`SyntaxError`, `ResolveError`,
+//! `CheckError`, `CompileError`, `DataError`, `EvalError`, `CliError`); this
+//! module holds the one table of stable codes those enums use, and the one
+//! did-you-mean matcher.
+//!
+//! **Invariant:** a code, once released, never changes meaning; a retired
+//! number stays reserved. `docs/errors.md` has one entry per row of [`CODES`]
+//! and a test keeps the two in step.
+
+/// Default severity of a diagnostic or a rule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Informational.
+    Info,
+    /// Reported, but does not fail a run by default.
+    Warning,
+    /// Fails the run.
+    Error,
+}
+
+impl Severity {
+    /// The lowercase name used in policies and output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+        }
+    }
+
+    /// Parses `error`, `warning` or `info`.
+    pub fn parse(text: &str) -> Option<Severity> {
+        match text {
+            "error" => Some(Severity::Error),
+            "warning" => Some(Severity::Warning),
+            "info" => Some(Severity::Info),
+            _ => None,
+        }
+    }
+}
+
+/// One row of the code table.
+#[derive(Clone, Copy, Debug)]
+pub struct CodeInfo {
+    /// Stable code, e.g. `E0301`.
+    pub code: &'static str,
+    /// Kebab-case name of the problem.
+    pub name: &'static str,
+    /// Stage that reports it.
+    pub stage: &'static str,
+    /// One-line summary.
+    pub summary: &'static str,
+}
+
+macro_rules! codes {
+    ($($code:literal $name:literal $stage:literal $summary:literal;)*) => {
+        /// Every diagnostic code bangfu can report.
+        pub const CODES: &[CodeInfo] = &[$(CodeInfo { code: $code, name: $name, stage: $stage, summary: $summary }),*];
+    };
+}
+
+codes! {
+    "E0101" "syntax-error" "syntax" "the policy text does not follow the grammar";
+    "E0102" "invalid-literal" "syntax" "a number, date or string literal cannot be read";
+    "E0201" "duplicate-definition" "resolve" "a collection, enum, policy, rule or param is defined twice";
+    "E0202" "missing-schema" "resolve" "the policies declare no schema";
+    "E0203" "unknown-policy" "resolve" "a param override or rule names a policy that does not exist";
+    "E0204" "unknown-param" "resolve" "a param override names a param the policy does not declare";
+    "E0205" "invalid-param-value" "resolve" "a param override is not a literal of the param's type";
+    "E0301" "unknown-field" "check" "a field access names a field the collection does not declare";
+    "E0302" "unknown-collection" "check" "a name is used as a collection but no collection has it";
+    "E0303" "unknown-name" "check" "a name is neither a binding, a field, a param nor an enum variant";
+    "E0304" "type-mismatch" "check" "an operand or argument has the wrong type";
+    "E0305" "unknown-function" "check" "a call names a function that does not exist";
+    "E0306" "wrong-arity" "check" "a function is called with the wrong number of arguments";
+    "E0307" "unknown-type" "check" "a field or param declares a type that does not exist";
+    "E0308" "invalid-key" "check" "a collection's key is not one of its string or int fields";
+    "E0501" "malformed-json" "data" "the JSON text is not well formed";
+    "E0502" "malformed-yaml" "data" "the YAML text is not well formed";
+    "E0503" "malformed-csv" "data" "a CSV file cannot be read, or a row has the wrong number of cells";
+    "E0504" "wrong-type" "data" "a value does not have the type the schema declares";
+    "E0505" "duplicate-key" "data" "two records of a collection have the same key";
+    "E0506" "missing-field" "data" "a record lacks a field the schema declares as required";
+    "E0507" "unknown-data-field" "data" "a record has a field the schema does not declare";
+    "E0508" "unknown-data-collection" "data" "the data holds a collection the schema does not declare";
+    "E0509" "number-out-of-range" "data" "an integer does not fit in 64 bits";
+    "E0510" "invalid-date" "data" "a date is not a valid YYYY-MM-DD date";
+    "E0511" "unknown-variant" "data" "a value is not one of the enum's variants";
+    "E0512" "unreadable-data" "data" "a data file or directory cannot be read";
+    "E0513" "duplicate-data-field" "data" "a record gives the same field twice";
+    "E0601" "division-by-zero" "eval" "a division by zero while evaluating a rule";
+    "E0901" "unreadable-policy" "cli" "a policy file or directory cannot be read";
+    "E0902" "invalid-rule-pattern" "cli" "a --rule pattern is not a valid glob";
+    "E0903" "invalid-param-override" "cli" "a --param argument is not POLICY.NAME=VALUE";
+    "E0904" "no-matching-rule" "cli" "no rule id matches a --rule pattern";
+}
+
+/// Looks a code up in [`CODES`].
+pub fn code_info(code: &str) -> Option<&'static CodeInfo> {
+    CODES.iter().find(|info| info.code == code)
+}
+
+/// The candidate closest to `name`, if it is close enough to be a likely typo.
+///
+/// This is the one did-you-mean matcher; every stage calls it so suggestions
+/// behave the same everywhere. Distance is Damerau-Levenshtein over
+/// characters, bounded by a third of the name's length (at least 1), so
+/// Chinese identifiers and short names are handled alike.
+pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let limit = (name.chars().count() / 3).max(1);
+    candidates
+        .into_iter()
+        .filter(|candidate| *candidate != name)
+        .map(|candidate| (strsim::damerau_levenshtein(name, candidate), candidate))
+        .filter(|(distance, _)| *distance <= limit)
+        .min_by_key(|(distance, candidate)| (*distance, *candidate))
+        .map(|(_, candidate)| candidate)
+}
+
+/// A `help` line that suggests `candidate`, or lists what exists.
+pub fn help_did_you_mean<'a>(name: &str, what: &str, candidates: impl IntoIterator<Item = &'a str> + Clone) -> String {
+    match did_you_mean(name, candidates.clone()) {
+        Some(candidate) => format!("did you mean `{candidate}`?"),
+        None => {
+            let mut all: Vec<&str> = candidates.into_iter().collect();
+            all.sort_unstable();
+            all.dedup();
+            if all.is_empty() {
+                format!("no {what} is declared here")
+            } else if all.len() <= 12 {
+                format!("the {what}s are: {}", all.iter().map(|name| format!("`{name}`")).collect::<Vec<_>>().join(", "))
+            } else {
+                format!("there are {} {what}s; check the spelling", all.len())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggests_close_names_only() {
+        assert_eq!(did_you_mean("helpr", ["helper", "head", "members"]), Some("helper"));
+        assert_eq!(did_you_mean("zzz", ["helper", "head"]), None);
+        assert_eq!(did_you_mean("人口数", ["人口", "收入"]), Some("人口"));
+    }
+
+    #[test]
+    fn codes_are_unique_and_well_formed() {
+        let mut seen = std::collections::HashSet::new();
+        for info in CODES {
+            assert!(seen.insert(info.code), "duplicate code {}", info.code);
+            assert_eq!(info.code.len(), 5, "{}", info.code);
+            assert!(info.name.chars().all(|c| c.is_ascii_lowercase() || c == '-'), "{}", info.name);
+        }
+    }
+}

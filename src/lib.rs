@@ -1,0 +1,6 @@
+//! bangfu: a declarative policy-rules engine.
+#![warn(missing_docs)]
+
+pub mod data;
+pub mod diag;
+pub mod source;

@@ -1,0 +1,211 @@
+//! Sources and spans: the text of every policy and data file the run reads,
+//! and the small `Copy` positions that point into it.
+//!
+//! Takes file names and bytes; gives [`SourceId`]s, [`Span`]s and a
+//! [`SourceMap`] that turns byte offsets into line and column only when a
+//! diagnostic or a violation is reported.
+//!
+//! **Invariant:** no stage logic lives here; this module knows nothing about
+//! policies, schemas or data formats.
+
+use std::fmt;
+use std::sync::Arc;
+
+use miette::{MietteError, MietteSpanContents, SourceCode, SourceSpan, SpanContents};
+
+/// Index of a file in the [`SourceMap`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SourceId(pub u32);
+
+/// A byte range in one source file.
+///
+/// Spans are compared and hashed like any value; the AST wraps them so that
+/// structural equality of nodes can ignore them where that matters (tests of
+/// `fmt` compare trees up to spans).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct Span {
+    /// The file.
+    pub src: SourceId,
+    /// First byte.
+    pub start: u32,
+    /// One past the last byte.
+    pub end: u32,
+}
+
+impl Default for SourceId {
+    fn default() -> Self {
+        SourceId(0)
+    }
+}
+
+impl Span {
+    /// A span over `start..end` in `src`.
+    pub fn new(src: SourceId, start: usize, end: usize) -> Span {
+        Span { src, start: start as u32, end: end as u32 }
+    }
+
+    /// The smallest span covering both.
+    pub fn to(self, other: Span) -> Span {
+        Span { src: self.src, start: self.start.min(other.start), end: self.end.max(other.end) }
+    }
+
+    /// Length in bytes.
+    pub fn len(self) -> usize {
+        (self.end - self.start) as usize
+    }
+
+    /// Whether the span is empty.
+    pub fn is_empty(self) -> bool {
+        self.end == self.start
+    }
+}
+
+impl From<Span> for SourceSpan {
+    fn from(span: Span) -> SourceSpan {
+        SourceSpan::new((span.start as usize).into(), span.len())
+    }
+}
+
+/// The bytes of one file, shared cheaply between diagnostics.
+///
+/// Data files can be large and memory-mapped; policy files are small strings.
+/// Both are read through this one type so a diagnostic can quote either.
+#[derive(Clone)]
+pub struct SourceText {
+    name: Arc<str>,
+    bytes: Arc<dyn AsRef<[u8]> + Send + Sync>,
+}
+
+impl fmt::Debug for SourceText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SourceText").field("name", &self.name).field("len", &self.bytes().len()).finish()
+    }
+}
+
+impl SourceText {
+    /// A file named `name` holding `bytes`.
+    pub fn new(name: impl Into<Arc<str>>, bytes: Arc<dyn AsRef<[u8]> + Send + Sync>) -> SourceText {
+        SourceText { name: name.into(), bytes }
+    }
+
+    /// A file held as a string (policy files, test inputs).
+    pub fn from_string(name: impl Into<Arc<str>>, text: impl Into<String>) -> SourceText {
+        let text: String = text.into();
+        SourceText::new(name, Arc::new(text.into_bytes()))
+    }
+
+    /// The file's name as the user gave it.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The file's bytes.
+    pub fn bytes(&self) -> &[u8] {
+        (*self.bytes).as_ref()
+    }
+
+    /// The file's text, if it is valid UTF-8.
+    pub fn text(&self) -> Option<&str> {
+        std::str::from_utf8(self.bytes()).ok()
+    }
+
+    /// 1-based line and column (in characters) of a byte offset.
+    pub fn line_col(&self, offset: usize) -> (usize, usize) {
+        line_col(self.bytes(), offset)
+    }
+
+    /// Byte offset of a 1-based line and 0-based character column.
+    pub fn offset_of(&self, line: usize, col: usize) -> usize {
+        let bytes = self.bytes();
+        let mut current_line = 1;
+        let mut line_start = 0;
+        if line > 1 {
+            for (idx, byte) in bytes.iter().enumerate() {
+                if *byte == b'\n' {
+                    current_line += 1;
+                    if current_line == line {
+                        line_start = idx + 1;
+                        break;
+                    }
+                }
+            }
+        }
+        let rest = &bytes[line_start.min(bytes.len())..];
+        let text = String::from_utf8_lossy(&rest[..rest.len().min(col * 4 + 4)]);
+        let byte_col: usize = text.chars().take(col).map(char::len_utf8).sum();
+        (line_start + byte_col).min(bytes.len())
+    }
+}
+
+/// 1-based line and column (in characters) of `offset` in `bytes`.
+pub fn line_col(bytes: &[u8], offset: usize) -> (usize, usize) {
+    let offset = offset.min(bytes.len());
+    let before = &bytes[..offset];
+    let line = before.iter().filter(|b| **b == b'\n').count() + 1;
+    let line_start = before.iter().rposition(|b| *b == b'\n').map_or(0, |p| p + 1);
+    let col = String::from_utf8_lossy(&bytes[line_start..offset]).chars().count() + 1;
+    (line, col)
+}
+
+impl SourceCode for SourceText {
+    fn read_span<'a>(
+        &'a self,
+        span: &SourceSpan,
+        context_lines_before: usize,
+        context_lines_after: usize,
+    ) -> Result<Box<dyn SpanContents<'a> + 'a>, MietteError> {
+        let contents = self.bytes().read_span(span, context_lines_before, context_lines_after)?;
+        Ok(Box::new(MietteSpanContents::new_named(
+            self.name.to_string(),
+            contents.data(),
+            *contents.span(),
+            contents.line(),
+            contents.column(),
+            contents.line_count(),
+        )))
+    }
+}
+
+/// Every file a run has read, by [`SourceId`].
+#[derive(Clone, Debug, Default)]
+pub struct SourceMap {
+    files: Vec<SourceText>,
+}
+
+impl SourceMap {
+    /// An empty map.
+    pub fn new() -> SourceMap {
+        SourceMap::default()
+    }
+
+    /// Adds a file and returns its id.
+    pub fn add(&mut self, text: SourceText) -> SourceId {
+        self.files.push(text);
+        SourceId(self.files.len() as u32 - 1)
+    }
+
+    /// The file with this id.
+    pub fn get(&self, id: SourceId) -> &SourceText {
+        &self.files[id.0 as usize]
+    }
+
+    /// All files, in the order they were added.
+    pub fn iter(&self) -> impl Iterator<Item = (SourceId, &SourceText)> {
+        self.files.iter().enumerate().map(|(idx, text)| (SourceId(idx as u32), text))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_col_counts_characters_not_bytes() {
+        let text = "ab\n名字x\n";
+        assert_eq!(line_col(text.as_bytes(), 0), (1, 1));
+        let x = text.find('x').unwrap_or_default();
+        assert_eq!(line_col(text.as_bytes(), x), (2, 3));
+        let source = SourceText::from_string("t", text);
+        assert_eq!(source.offset_of(2, 2), x);
+    }
+}

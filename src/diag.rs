@@ -77,7 +77,11 @@ codes! {
     "E0305" "unknown-function" "check" "a call names a function that does not exist";
     "E0306" "wrong-arity" "check" "a function is called with the wrong number of arguments";
     "E0307" "unknown-type" "check" "a field or param declares a type that does not exist";
-    "E0308" "invalid-key" "check" "a collection's key is not one of its string or int fields";
+    "E0308" "invalid-key" "check" "a collection's key is not one of its fields, or a single key is not a string";
+    "E0309" "invalid-severity" "check" "a severity is not `error`, `warning` or `info`";
+    "E0310" "malformed-rule" "check" "a rule's statements are missing, repeated or out of order";
+    "E0311" "non-constant-param" "check" "a param's default or override is not a constant";
+    "E0312" "ambiguous-variant" "check" "a bare name is a variant of several enums";
     "E0501" "malformed-json" "data" "the JSON text is not well formed";
     "E0502" "malformed-yaml" "data" "the YAML text is not well formed";
     "E0503" "malformed-csv" "data" "a CSV file cannot be read, or a row has the wrong number of cells";

@@ -4,3 +4,8 @@
 pub mod data;
 pub mod diag;
 pub mod source;
+pub mod ast;
+pub mod syntax;
+pub mod check;
+pub mod resolve;
+pub mod value;

@@ -365,7 +365,9 @@ impl Lowerer {
         let mut pairs = syntax::parse_file(src)?;
         let mut file = File::default();
         let ctx = Ctx { src_id, src };
-        let Some(file_pair) = pairs.next() else { return Ok(file) };
+        let Some(file_pair) = pairs.next() else {
+            return Ok(file);
+        };
         for item in file_pair.into_inner() {
             match item.as_rule() {
                 Rule::schema_decl => file.schemas.push(self.schema(&ctx, item)?),
@@ -383,7 +385,9 @@ impl Lowerer {
         let expr_pair = pairs.next().and_then(|p| p.into_inner().next());
         match expr_pair {
             Some(pair) => self.expr(&ctx, pair),
-            None => Err(ctx.literal_error(Span::new(src_id, 0, 0), "empty expression", "write a value")),
+            None => {
+                Err(ctx.literal_error(Span::new(src_id, 0, 0), "empty expression", "write a value"))
+            }
         }
     }
 
@@ -394,7 +398,13 @@ impl Lowerer {
 
     fn schema(&mut self, ctx: &Ctx, pair: Pair<Rule>) -> Result<Schema, SyntaxError> {
         let span = ctx.span(&pair);
-        let mut schema = Schema { doc: String::new(), name: None, collections: Vec::new(), enums: Vec::new(), span };
+        let mut schema = Schema {
+            doc: String::new(),
+            name: None,
+            collections: Vec::new(),
+            enums: Vec::new(),
+            span,
+        };
         for child in pair.into_inner() {
             match child.as_rule() {
                 Rule::doc => push_doc(&mut schema.doc, &child),
@@ -419,16 +429,32 @@ impl Lowerer {
                 _ => {}
             }
         }
-        EnumDecl { doc, name: name.unwrap_or_else(|| ctx.missing_ident()), variants }
+        EnumDecl {
+            doc,
+            name: name.unwrap_or_else(|| ctx.missing_ident()),
+            variants,
+        }
     }
 
     fn collection(&mut self, ctx: &Ctx, pair: Pair<Rule>) -> Result<CollectionDecl, SyntaxError> {
-        let mut decl = CollectionDecl { doc: String::new(), name: ctx.missing_ident(), key: Vec::new(), title: None, fields: Vec::new() };
+        let mut decl = CollectionDecl {
+            doc: String::new(),
+            name: ctx.missing_ident(),
+            key: Vec::new(),
+            title: None,
+            fields: Vec::new(),
+        };
         for child in pair.into_inner() {
             match child.as_rule() {
                 Rule::doc => push_doc(&mut decl.doc, &child),
                 Rule::ident => decl.name = ctx.ident(&child),
-                Rule::key_clause => decl.key = child.into_inner().filter(|p| p.as_rule() == Rule::ident).map(|p| ctx.ident(&p)).collect(),
+                Rule::key_clause => {
+                    decl.key = child
+                        .into_inner()
+                        .filter(|p| p.as_rule() == Rule::ident)
+                        .map(|p| ctx.ident(&p))
+                        .collect()
+                }
                 Rule::string => decl.title = Some(ctx.plain_string(&child)?),
                 Rule::field_decl => decl.fields.push(self.field(ctx, child)?),
                 _ => {}
@@ -447,7 +473,10 @@ impl Lowerer {
                 Rule::doc => push_doc(&mut doc, &child),
                 Rule::ident => name = Some(ctx.ident(&child)),
                 Rule::backref => {
-                    let mut idents = child.into_inner().filter(|p| p.as_rule() == Rule::ident).map(|p| ctx.ident(&p));
+                    let mut idents = child
+                        .into_inner()
+                        .filter(|p| p.as_rule() == Rule::ident)
+                        .map(|p| ctx.ident(&p));
                     let collection = idents.next().unwrap_or_else(|| ctx.missing_ident());
                     let field = idents.next().unwrap_or_else(|| ctx.missing_ident());
                     kind = Some(FieldKind::Backref { collection, field });
@@ -458,8 +487,17 @@ impl Lowerer {
             }
         }
         let name = name.unwrap_or_else(|| ctx.missing_ident());
-        let kind = kind.unwrap_or(FieldKind::Stored(TypeExpr { kind: TypeKind::Named(ctx.missing_ident()), optional: false, span: name.span }));
-        Ok(FieldDecl { doc, name, kind, title })
+        let kind = kind.unwrap_or(FieldKind::Stored(TypeExpr {
+            kind: TypeKind::Named(ctx.missing_ident()),
+            optional: false,
+            span: name.span,
+        }));
+        Ok(FieldDecl {
+            doc,
+            name,
+            kind,
+            title,
+        })
     }
 
     fn type_expr(&mut self, ctx: &Ctx, pair: Pair<Rule>) -> TypeExpr {
@@ -469,41 +507,91 @@ impl Lowerer {
         for child in pair.into_inner() {
             match child.as_rule() {
                 Rule::optional => optional = true,
-                Rule::named_type => kind = TypeKind::Named(child.into_inner().next().map_or_else(|| ctx.missing_ident(), |p| ctx.ident(&p))),
-                Rule::ref_type => kind = TypeKind::Ref(child.into_inner().find(|p| p.as_rule() == Rule::ident).map_or_else(|| ctx.missing_ident(), |p| ctx.ident(&p))),
+                Rule::named_type => {
+                    kind = TypeKind::Named(
+                        child
+                            .into_inner()
+                            .next()
+                            .map_or_else(|| ctx.missing_ident(), |p| ctx.ident(&p)),
+                    )
+                }
+                Rule::ref_type => {
+                    kind = TypeKind::Ref(
+                        child
+                            .into_inner()
+                            .find(|p| p.as_rule() == Rule::ident)
+                            .map_or_else(|| ctx.missing_ident(), |p| ctx.ident(&p)),
+                    )
+                }
                 Rule::list_type => {
                     let inner = child.into_inner().find(|p| p.as_rule() == Rule::type_expr);
-                    kind = TypeKind::List(Box::new(inner.map_or_else(|| Self::missing_type(ctx, span), |p| self.type_expr(ctx, p))));
+                    kind = TypeKind::List(Box::new(inner.map_or_else(
+                        || Self::missing_type(ctx, span),
+                        |p| self.type_expr(ctx, p),
+                    )));
                 }
                 Rule::map_type => {
-                    let mut inner = child.into_inner().filter(|p| p.as_rule() == Rule::type_expr);
-                    let key = inner.next().map_or_else(|| Self::missing_type(ctx, span), |p| self.type_expr(ctx, p));
-                    let value = inner.next().map_or_else(|| Self::missing_type(ctx, span), |p| self.type_expr(ctx, p));
+                    let mut inner = child
+                        .into_inner()
+                        .filter(|p| p.as_rule() == Rule::type_expr);
+                    let key = inner
+                        .next()
+                        .map_or_else(|| Self::missing_type(ctx, span), |p| self.type_expr(ctx, p));
+                    let value = inner
+                        .next()
+                        .map_or_else(|| Self::missing_type(ctx, span), |p| self.type_expr(ctx, p));
                     kind = TypeKind::Map(Box::new(key), Box::new(value));
                 }
                 Rule::inline_enum => {
-                    let variants = child.into_inner().find(|p| p.as_rule() == Rule::ident_list).map(|list| list.into_inner().map(|p| ctx.ident(&p)).collect()).unwrap_or_default();
+                    let variants = child
+                        .into_inner()
+                        .find(|p| p.as_rule() == Rule::ident_list)
+                        .map(|list| list.into_inner().map(|p| ctx.ident(&p)).collect())
+                        .unwrap_or_default();
                     kind = TypeKind::Enum(variants);
                 }
                 _ => {}
             }
         }
-        TypeExpr { kind, optional, span }
+        TypeExpr {
+            kind,
+            optional,
+            span,
+        }
     }
 
     fn missing_type(ctx: &Ctx, span: Span) -> TypeExpr {
-        TypeExpr { kind: TypeKind::Named(ctx.missing_ident()), optional: false, span }
+        TypeExpr {
+            kind: TypeKind::Named(ctx.missing_ident()),
+            optional: false,
+            span,
+        }
     }
 
     fn policy(&mut self, ctx: &Ctx, pair: Pair<Rule>) -> Result<Policy, SyntaxError> {
         let span = ctx.span(&pair);
-        let mut policy = Policy { doc: String::new(), name: ctx.missing_ident(), title: None, extends: None, sources: Vec::new(), params: Vec::new(), rules: Vec::new(), severity: None, span };
+        let mut policy = Policy {
+            doc: String::new(),
+            name: ctx.missing_ident(),
+            title: None,
+            extends: None,
+            sources: Vec::new(),
+            params: Vec::new(),
+            rules: Vec::new(),
+            severity: None,
+            span,
+        };
         for child in pair.into_inner() {
             match child.as_rule() {
                 Rule::doc => push_doc(&mut policy.doc, &child),
                 Rule::ident => policy.name = ctx.ident(&child),
                 Rule::string => policy.title = Some(ctx.plain_string(&child)?),
-                Rule::extends_clause => policy.extends = child.into_inner().find(|p| p.as_rule() == Rule::ident).map(|p| ctx.ident(&p)),
+                Rule::extends_clause => {
+                    policy.extends = child
+                        .into_inner()
+                        .find(|p| p.as_rule() == Rule::ident)
+                        .map(|p| ctx.ident(&p))
+                }
                 Rule::source_decl => {
                     if let Some(string) = child.into_inner().find(|p| p.as_rule() == Rule::string) {
                         policy.sources.push(ctx.plain_string(&string)?);
@@ -511,7 +599,12 @@ impl Lowerer {
                 }
                 Rule::param_decl => policy.params.push(self.param(ctx, child)?),
                 Rule::rule_decl => policy.rules.push(self.rule(ctx, child)?),
-                Rule::severity_stmt => policy.severity = child.into_inner().find(|p| p.as_rule() == Rule::ident).map(|p| ctx.ident(&p)),
+                Rule::severity_stmt => {
+                    policy.severity = child
+                        .into_inner()
+                        .find(|p| p.as_rule() == Rule::ident)
+                        .map(|p| ctx.ident(&p))
+                }
                 _ => {}
             }
         }
@@ -535,14 +628,29 @@ impl Lowerer {
         }
         let default = match default {
             Some(expr) => expr,
-            None => Expr { id: self.next_id(), span, kind: ExprKind::Null },
+            None => Expr {
+                id: self.next_id(),
+                span,
+                kind: ExprKind::Null,
+            },
         };
-        Ok(Param { doc, name: name.unwrap_or_else(|| ctx.missing_ident()), ty: ty.unwrap_or_else(|| Self::missing_type(ctx, span)), default })
+        Ok(Param {
+            doc,
+            name: name.unwrap_or_else(|| ctx.missing_ident()),
+            ty: ty.unwrap_or_else(|| Self::missing_type(ctx, span)),
+            default,
+        })
     }
 
     fn rule(&mut self, ctx: &Ctx, pair: Pair<Rule>) -> Result<RuleDecl, SyntaxError> {
         let span = ctx.span(&pair);
-        let mut rule = RuleDecl { doc: String::new(), name: ctx.missing_ident(), title: None, stmts: Vec::new(), span };
+        let mut rule = RuleDecl {
+            doc: String::new(),
+            name: ctx.missing_ident(),
+            title: None,
+            stmts: Vec::new(),
+            span,
+        };
         for child in pair.into_inner() {
             match child.as_rule() {
                 Rule::doc => push_doc(&mut rule.doc, &child),
@@ -580,7 +688,11 @@ impl Lowerer {
                     let is_require = child.as_rule() == Rule::require_stmt;
                     if let Some(part) = child.into_inner().find(|p| p.as_rule() == Rule::expr) {
                         let expr = self.expr(ctx, part)?;
-                        rule.stmts.push(if is_require { Stmt::Require(expr) } else { Stmt::Message(expr) });
+                        rule.stmts.push(if is_require {
+                            Stmt::Require(expr)
+                        } else {
+                            Stmt::Message(expr)
+                        });
                     }
                 }
                 Rule::severity_stmt => {
@@ -595,7 +707,11 @@ impl Lowerer {
     }
 
     fn mk(&mut self, span: Span, kind: ExprKind) -> Expr {
-        Expr { id: self.next_id(), span, kind }
+        Expr {
+            id: self.next_id(),
+            span,
+            kind,
+        }
     }
 
     fn expr(&mut self, ctx: &Ctx, pair: Pair<Rule>) -> Result<Expr, SyntaxError> {
@@ -627,7 +743,12 @@ impl Lowerer {
                 let mut condition = None;
                 for child in pair.into_inner() {
                     match child.as_rule() {
-                        Rule::as_clause => binder = child.into_inner().find(|p| p.as_rule() == Rule::ident).map(|p| ctx.ident(&p)),
+                        Rule::as_clause => {
+                            binder = child
+                                .into_inner()
+                                .find(|p| p.as_rule() == Rule::ident)
+                                .map(|p| ctx.ident(&p))
+                        }
                         Rule::kw_where => {}
                         _ if source.is_none() => source = Some(self.expr(ctx, child)?),
                         _ => condition = Some(self.expr(ctx, child)?),
@@ -636,13 +757,27 @@ impl Lowerer {
                 let source = source.unwrap_or_else(|| self.mk(span, ExprKind::Null));
                 match condition {
                     None => Ok(source),
-                    Some(condition) => Ok(self.mk(span, ExprKind::Where { source: Box::new(source), binder, condition: Box::new(condition) })),
+                    Some(condition) => Ok(self.mk(
+                        span,
+                        ExprKind::Where {
+                            source: Box::new(source),
+                            binder,
+                            condition: Box::new(condition),
+                        },
+                    )),
                 }
             }
-            Rule::coalesce | Rule::or_expr | Rule::and_expr | Rule::add_expr | Rule::mul_expr | Rule::cmp_expr => self.binary_chain(ctx, pair),
+            Rule::coalesce
+            | Rule::or_expr
+            | Rule::and_expr
+            | Rule::add_expr
+            | Rule::mul_expr
+            | Rule::cmp_expr => self.binary_chain(ctx, pair),
             Rule::not_expr => {
                 let mut children = pair.into_inner();
-                let Some(first) = children.next() else { return Ok(self.mk(span, ExprKind::Null)) };
+                let Some(first) = children.next() else {
+                    return Ok(self.mk(span, ExprKind::Null));
+                };
                 if first.as_rule() == Rule::not_op {
                     let operand = match children.next() {
                         Some(operand) => self.expr(ctx, operand)?,
@@ -667,8 +802,16 @@ impl Lowerer {
                 // Fold `-literal` so `-3` is a literal, not an operation.
                 for _ in 0..negations {
                     expr = match expr.kind {
-                        ExprKind::Int(value) => Expr { kind: ExprKind::Int(value.wrapping_neg()), span, ..expr },
-                        ExprKind::Number(value) => Expr { kind: ExprKind::Number(-value), span, ..expr },
+                        ExprKind::Int(value) => Expr {
+                            kind: ExprKind::Int(value.wrapping_neg()),
+                            span,
+                            ..expr
+                        },
+                        ExprKind::Number(value) => Expr {
+                            kind: ExprKind::Number(-value),
+                            span,
+                            ..expr
+                        },
                         _ => self.mk(span, ExprKind::Unary(UnaryOp::Neg, Box::new(expr))),
                     };
                 }
@@ -676,13 +819,18 @@ impl Lowerer {
             }
             Rule::postfix => {
                 let mut children = pair.into_inner();
-                let Some(first) = children.next() else { return Ok(self.mk(span, ExprKind::Null)) };
+                let Some(first) = children.next() else {
+                    return Ok(self.mk(span, ExprKind::Null));
+                };
                 let mut expr = self.expr(ctx, first)?;
                 for child in children {
                     let whole = expr.span.to(ctx.span(&child));
                     expr = match child.as_rule() {
                         Rule::field_access => {
-                            let field = child.into_inner().find(|p| p.as_rule() == Rule::ident).map_or_else(|| ctx.missing_ident(), |p| ctx.ident(&p));
+                            let field = child
+                                .into_inner()
+                                .find(|p| p.as_rule() == Rule::ident)
+                                .map_or_else(|| ctx.missing_ident(), |p| ctx.ident(&p));
                             self.mk(whole, ExprKind::Field(Box::new(expr), field))
                         }
                         Rule::index => {
@@ -719,7 +867,10 @@ impl Lowerer {
                         _ => args.push(self.expr(ctx, child)?),
                     }
                 }
-                Ok(self.mk(span, ExprKind::Call(name.unwrap_or_else(|| ctx.missing_ident()), args)))
+                Ok(self.mk(
+                    span,
+                    ExprKind::Call(name.unwrap_or_else(|| ctx.missing_ident()), args),
+                ))
             }
             Rule::list_lit => {
                 let mut elems = Vec::new();
@@ -741,7 +892,9 @@ impl Lowerer {
                 let mut entries = Vec::new();
                 for entry in pair.into_inner() {
                     let mut parts = entry.into_inner();
-                    let (Some(key), Some(value)) = (parts.next(), parts.next()) else { continue };
+                    let (Some(key), Some(value)) = (parts.next(), parts.next()) else {
+                        continue;
+                    };
                     entries.push((self.expr(ctx, key)?, self.expr(ctx, value)?));
                 }
                 Ok(self.mk(span, ExprKind::Map(entries)))
@@ -759,7 +912,9 @@ impl Lowerer {
     fn binary_chain(&mut self, ctx: &Ctx, pair: Pair<Rule>) -> Result<Expr, SyntaxError> {
         let rule = pair.as_rule();
         let mut children = pair.into_inner();
-        let Some(first) = children.next() else { return Ok(self.mk(ctx.whole(), ExprKind::Null)) };
+        let Some(first) = children.next() else {
+            return Ok(self.mk(ctx.whole(), ExprKind::Null));
+        };
         let mut left = self.expr(ctx, first)?;
         while let Some(op_pair) = children.next() {
             let op = match (rule, op_pair.as_rule(), op_pair.as_str()) {
@@ -767,7 +922,10 @@ impl Lowerer {
                     // `??` is a literal token, so the next pair is already the operand.
                     let right = self.expr(ctx, op_pair)?;
                     let span = left.span.to(right.span);
-                    left = self.mk(span, ExprKind::Binary(BinaryOp::Coalesce, Box::new(left), Box::new(right)));
+                    left = self.mk(
+                        span,
+                        ExprKind::Binary(BinaryOp::Coalesce, Box::new(left), Box::new(right)),
+                    );
                     continue;
                 }
                 (Rule::or_expr, _, _) => BinaryOp::Or,
@@ -786,7 +944,9 @@ impl Lowerer {
                 (_, _, "in") => BinaryOp::In,
                 _ => BinaryOp::NotIn,
             };
-            let Some(right_pair) = children.next() else { break };
+            let Some(right_pair) = children.next() else {
+                break;
+            };
             let right = self.expr(ctx, right_pair)?;
             let span = left.span.to(right.span);
             left = self.mk(span, ExprKind::Binary(op, Box::new(left), Box::new(right)));
@@ -800,12 +960,20 @@ impl Lowerer {
         if text.contains('.') {
             match text.parse::<f64>() {
                 Ok(value) => Ok(self.mk(span, ExprKind::Number(value))),
-                Err(_) => Err(ctx.literal_error(span, &format!("`{}` is not a number", pair.as_str()), "write digits with at most one `.`")),
+                Err(_) => Err(ctx.literal_error(
+                    span,
+                    &format!("`{}` is not a number", pair.as_str()),
+                    "write digits with at most one `.`",
+                )),
             }
         } else {
             match text.parse::<i64>() {
                 Ok(value) => Ok(self.mk(span, ExprKind::Int(value))),
-                Err(_) => Err(ctx.literal_error(span, &format!("`{}` does not fit in a 64-bit integer", pair.as_str()), "integers range up to 9223372036854775807; write a decimal point for a number")),
+                Err(_) => Err(ctx.literal_error(
+                    span,
+                    &format!("`{}` does not fit in a 64-bit integer", pair.as_str()),
+                    "integers range up to 9223372036854775807; write a decimal point for a number",
+                )),
             }
         }
     }
@@ -828,7 +996,11 @@ impl Lowerer {
                         "\\\"" => "\"",
                         "\\\\" => "\\",
                         other => {
-                            return Err(ctx.literal_error(ctx.span(&child), &format!("unknown escape `{other}`"), "the escapes are \\n, \\t, \\\", \\\\, {{ and }}"));
+                            return Err(ctx.literal_error(
+                                ctx.span(&child),
+                                &format!("unknown escape `{other}`"),
+                                "the escapes are \\n, \\t, \\\", \\\\, {{ and }}",
+                            ));
                         }
                     };
                     push_text(&mut parts, unescaped);
@@ -861,11 +1033,17 @@ impl Ctx<'_> {
     }
 
     fn ident(&self, pair: &Pair<Rule>) -> Ident {
-        Ident { name: pair.as_str().to_string(), span: self.span(pair) }
+        Ident {
+            name: pair.as_str().to_string(),
+            span: self.span(pair),
+        }
     }
 
     fn missing_ident(&self) -> Ident {
-        Ident { name: String::new(), span: self.whole() }
+        Ident {
+            name: String::new(),
+            span: self.whole(),
+        }
     }
 
     fn plain_string(&self, pair: &Pair<Rule>) -> Result<String, SyntaxError> {
@@ -881,14 +1059,25 @@ impl Ctx<'_> {
                     "\\\\" => "\\",
                     _ => "",
                 }),
-                _ => return Err(self.literal_error(self.span(&child), "interpolation is only allowed in messages and expressions", "write `{{` for a literal brace")),
+                _ => {
+                    return Err(self.literal_error(
+                        self.span(&child),
+                        "interpolation is only allowed in messages and expressions",
+                        "write `{{` for a literal brace",
+                    ));
+                }
             }
         }
         Ok(text)
     }
 
     fn literal_error(&self, span: Span, message: &str, help: &str) -> SyntaxError {
-        SyntaxError::InvalidLiteral { src: self.src.clone(), span: span.into(), message: message.to_string(), help: help.to_string() }
+        SyntaxError::InvalidLiteral {
+            src: self.src.clone(),
+            span: span.into(),
+            message: message.to_string(),
+            help: help.to_string(),
+        }
     }
 }
 

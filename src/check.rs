@@ -15,7 +15,10 @@ use miette::{Diagnostic, SourceSpan};
 use rustc_hash::FxHashMap;
 use thiserror::Error;
 
-use crate::ast::{BinaryOp, CollectionDecl, Expr, ExprId, ExprKind, FieldKind, Ident, Stmt, TemplatePart, TypeExpr, TypeKind, UnaryOp};
+use crate::ast::{
+    BinaryOp, CollectionDecl, Expr, ExprId, ExprKind, FieldKind, Ident, Stmt, TemplatePart,
+    TypeExpr, TypeKind, UnaryOp,
+};
 use crate::data::{CollectionSchema, DataSchema, EnumSchema, FieldSchema, FieldType, ScalarType};
 use crate::diag::{self, Severity};
 use crate::resolve::{ParamOrigin, ResolvedProgram};
@@ -433,7 +436,10 @@ pub enum CheckError {
     },
     /// A param value that is not a constant.
     #[error("the value of param `{name}` is not a constant")]
-    #[diagnostic(code(E0311), help("write a literal: a number, a string, a list `[…]` or a map `{{k: v}}`"))]
+    #[diagnostic(
+        code(E0311),
+        help("write a literal: a number, a string, a list `[…]` or a map `{{k: v}}`")
+    )]
     NonConstantParam {
         /// The file.
         #[source_code]
@@ -446,7 +452,10 @@ pub enum CheckError {
     },
     /// A variant of several enums.
     #[error("`{name}` is a variant of several enums ({enums})")]
-    #[diagnostic(code(E0312), help("compare it with a field of the enum you mean, e.g. `x.kind == {name}`"))]
+    #[diagnostic(
+        code(E0312),
+        help("compare it with a field of the enum you mean, e.g. `x.kind == {name}`")
+    )]
     AmbiguousVariant {
         /// The file.
         #[source_code]
@@ -481,7 +490,10 @@ struct Checker<'a> {
 }
 
 /// Checks a resolved program.
-pub fn check(program: &ResolvedProgram, sources: &SourceMap) -> Result<CheckedProgram, Vec<CheckError>> {
+pub fn check(
+    program: &ResolvedProgram,
+    sources: &SourceMap,
+) -> Result<CheckedProgram, Vec<CheckError>> {
     let (schema, mut errors) = check_schema(program, sources);
     let mut checker = Checker {
         schema: &schema,
@@ -499,35 +511,75 @@ pub fn check(program: &ResolvedProgram, sources: &SourceMap) -> Result<CheckedPr
     let mut policies = Vec::new();
     for resolved in &program.policies {
         let decl = &resolved.decl;
-        let default_severity = decl.severity.as_ref().map_or(Severity::Error, |ident| checker.severity(ident));
+        let default_severity = decl
+            .severity
+            .as_ref()
+            .map_or(Severity::Error, |ident| checker.severity(ident));
         // Params first: their types are in scope for every rule.
         checker.params.clear();
         let mut params = Vec::new();
         for (param_idx, param) in decl.params.iter().enumerate() {
             let ty = checker.type_of_decl(&param.ty);
-            let (value, origin) = match resolved.overrides.iter().find(|(idx, _)| *idx == param_idx) {
+            let (value, origin) = match resolved.overrides.iter().find(|(idx, _)| *idx == param_idx)
+            {
                 Some((_, value)) => (value.clone(), ParamOrigin::Cli),
                 None => (param.default.clone(), ParamOrigin::Default),
             };
             checker.scopes.clear();
             checker.check_constant(&param.name.name, &value);
             let found = checker.expr(&value, Some(&ty));
-            checker.expect_type(&value, &found, &ty, &format!("param `{}` is declared `{}`", param.name.name, checker.type_name(&ty)));
+            checker.expect_type(
+                &value,
+                &found,
+                &ty,
+                &format!(
+                    "param `{}` is declared `{}`",
+                    param.name.name,
+                    checker.type_name(&ty)
+                ),
+            );
             checker.params.push((param.name.name.clone(), ty.clone()));
-            params.push(CheckedParam { name: param.name.name.clone(), ty, value, origin });
+            params.push(CheckedParam {
+                name: param.name.name.clone(),
+                ty,
+                value,
+                origin,
+            });
         }
         let mut rules = Vec::new();
         for rule in &decl.rules {
             rules.push(checker.rule(&decl.name.name, rule, default_severity));
         }
-        policies.push(CheckedPolicy { name: decl.name.name.clone(), title: decl.title.clone(), sources: decl.sources.clone(), params, rules, parent: resolved.parent });
+        policies.push(CheckedPolicy {
+            name: decl.name.name.clone(),
+            title: decl.title.clone(),
+            sources: decl.sources.clone(),
+            params,
+            rules,
+            parent: resolved.parent,
+        });
     }
     errors.append(&mut checker.errors);
     if !errors.is_empty() {
         return Err(errors);
     }
-    let Checker { types, names, accesses, binders, calls, .. } = checker;
-    Ok(CheckedProgram { schema, policies, types, names, accesses, binders, calls })
+    let Checker {
+        types,
+        names,
+        accesses,
+        binders,
+        calls,
+        ..
+    } = checker;
+    Ok(CheckedProgram {
+        schema,
+        policies,
+        types,
+        names,
+        accesses,
+        binders,
+        calls,
+    })
 }
 
 fn src_of(sources: &SourceMap, span: Span) -> SourceText {
@@ -536,22 +588,51 @@ fn src_of(sources: &SourceMap, span: Span) -> SourceText {
 
 const SCALARS: &[&str] = &["int", "number", "bool", "string", "date"];
 
-fn check_schema(program: &ResolvedProgram, sources: &SourceMap) -> (CheckedSchema, Vec<CheckError>) {
+fn check_schema(
+    program: &ResolvedProgram,
+    sources: &SourceMap,
+) -> (CheckedSchema, Vec<CheckError>) {
     let mut errors = Vec::new();
     let mut data = DataSchema::default();
     for enum_decl in &program.enums {
-        data.enums.push(EnumSchema { name: enum_decl.name.name.clone(), variants: enum_decl.variants.iter().map(|v| v.name.clone()).collect() });
+        data.enums.push(EnumSchema {
+            name: enum_decl.name.name.clone(),
+            variants: enum_decl.variants.iter().map(|v| v.name.clone()).collect(),
+        });
     }
-    let coll_names: Vec<&str> = program.collections.iter().map(|c| c.name.name.as_str()).collect();
+    let coll_names: Vec<&str> = program
+        .collections
+        .iter()
+        .map(|c| c.name.name.as_str())
+        .collect();
     let mut infos = Vec::new();
     for collection in &program.collections {
         let mut fields = Vec::new();
         for field in &collection.fields {
-            let FieldKind::Stored(ty) = &field.kind else { continue };
-            let field_ty = data_field_type(&mut data, &coll_names, collection, &field.name, ty, sources, &mut errors);
-            fields.push(FieldSchema { name: field.name.name.clone(), ty: field_ty, optional: ty.optional, keep: false });
+            let FieldKind::Stored(ty) = &field.kind else {
+                continue;
+            };
+            let field_ty = data_field_type(
+                &mut data,
+                &coll_names,
+                collection,
+                &field.name,
+                ty,
+                sources,
+                &mut errors,
+            );
+            fields.push(FieldSchema {
+                name: field.name.name.clone(),
+                ty: field_ty,
+                optional: ty.optional,
+                keep: false,
+            });
         }
-        data.collections.push(CollectionSchema { name: collection.name.name.clone(), key: None, fields });
+        data.collections.push(CollectionSchema {
+            name: collection.name.name.clone(),
+            key: None,
+            fields,
+        });
     }
     for (coll_idx, collection) in program.collections.iter().enumerate() {
         let mut key_fields = Vec::new();
@@ -563,7 +644,14 @@ fn check_schema(program: &ResolvedProgram, sources: &SourceMap) -> (CheckedSchem
                     span: key.span.into(),
                     collection: collection.name.name.clone(),
                     name: key.name.clone(),
-                    help: diag::help_did_you_mean(&key.name, "field", data.collections[coll_idx].fields.iter().map(|f| f.name.as_str())),
+                    help: diag::help_did_you_mean(
+                        &key.name,
+                        "field",
+                        data.collections[coll_idx]
+                            .fields
+                            .iter()
+                            .map(|f| f.name.as_str()),
+                    ),
                 }),
             }
         }
@@ -583,13 +671,23 @@ fn check_schema(program: &ResolvedProgram, sources: &SourceMap) -> (CheckedSchem
         }
         let mut backrefs = Vec::new();
         for field in &collection.fields {
-            let FieldKind::Backref { collection: source_name, field: source_field } = &field.kind else { continue };
+            let FieldKind::Backref {
+                collection: source_name,
+                field: source_field,
+            } = &field.kind
+            else {
+                continue;
+            };
             let Some(source) = data.collection_index(&source_name.name) else {
                 errors.push(CheckError::UnknownCollection {
                     src: src_of(sources, source_name.span),
                     span: source_name.span.into(),
                     name: source_name.name.clone(),
-                    help: diag::help_did_you_mean(&source_name.name, "collection", coll_names.iter().copied()),
+                    help: diag::help_did_you_mean(
+                        &source_name.name,
+                        "collection",
+                        coll_names.iter().copied(),
+                    ),
                 });
                 continue;
             };
@@ -600,7 +698,11 @@ fn check_schema(program: &ResolvedProgram, sources: &SourceMap) -> (CheckedSchem
                     span: source_field.span.into(),
                     collection: source_name.name.clone(),
                     field: source_field.name.clone(),
-                    help: diag::help_did_you_mean(&source_field.name, "field", source_schema.fields.iter().map(|f| f.name.as_str())),
+                    help: diag::help_did_you_mean(
+                        &source_field.name,
+                        "field",
+                        source_schema.fields.iter().map(|f| f.name.as_str()),
+                    ),
                 });
                 continue;
             };
@@ -611,28 +713,71 @@ fn check_schema(program: &ResolvedProgram, sources: &SourceMap) -> (CheckedSchem
                     errors.push(CheckError::TypeMismatch {
                         src: src_of(sources, source_field.span),
                         span: source_field.span.into(),
-                        message: format!("`{}.{}` does not refer to `{}`", source_name.name, source_field.name, collection.name.name),
+                        message: format!(
+                            "`{}.{}` does not refer to `{}`",
+                            source_name.name, source_field.name, collection.name.name
+                        ),
                         label: format!("this field is {}", data.field_type_name(other)),
-                        help: format!("a backref names a field declared `ref {0}` or `list<ref {0}>`", collection.name.name),
+                        help: format!(
+                            "a backref names a field declared `ref {0}` or `list<ref {0}>`",
+                            collection.name.name
+                        ),
                     });
                     continue;
                 }
             };
-            backrefs.push((field.name.name.clone(), Member::Backref { source: source as u32, field: field_idx as u32, list }));
+            backrefs.push((
+                field.name.name.clone(),
+                Member::Backref {
+                    source: source as u32,
+                    field: field_idx as u32,
+                    list,
+                },
+            ));
         }
-        infos.push(CollectionInfo { title: collection.title.clone(), key_fields, backrefs });
+        infos.push(CollectionInfo {
+            title: collection.title.clone(),
+            key_fields,
+            backrefs,
+        });
     }
-    (CheckedSchema { data, collections: infos }, errors)
+    (
+        CheckedSchema {
+            data,
+            collections: infos,
+        },
+        errors,
+    )
 }
 
-fn data_field_type(data: &mut DataSchema, coll_names: &[&str], collection: &CollectionDecl, field: &Ident, ty: &TypeExpr, sources: &SourceMap, errors: &mut Vec<CheckError>) -> FieldType {
+fn data_field_type(
+    data: &mut DataSchema,
+    coll_names: &[&str],
+    collection: &CollectionDecl,
+    field: &Ident,
+    ty: &TypeExpr,
+    sources: &SourceMap,
+    errors: &mut Vec<CheckError>,
+) -> FieldType {
     match &ty.kind {
-        TypeKind::List(inner) => FieldType::List(data_scalar_type(data, coll_names, collection, field, inner, sources, errors)),
-        _ => FieldType::Scalar(data_scalar_type(data, coll_names, collection, field, ty, sources, errors)),
+        TypeKind::List(inner) => FieldType::List(data_scalar_type(
+            data, coll_names, collection, field, inner, sources, errors,
+        )),
+        _ => FieldType::Scalar(data_scalar_type(
+            data, coll_names, collection, field, ty, sources, errors,
+        )),
     }
 }
 
-fn data_scalar_type(data: &mut DataSchema, coll_names: &[&str], collection: &CollectionDecl, field: &Ident, ty: &TypeExpr, sources: &SourceMap, errors: &mut Vec<CheckError>) -> ScalarType {
+fn data_scalar_type(
+    data: &mut DataSchema,
+    coll_names: &[&str],
+    collection: &CollectionDecl,
+    field: &Ident,
+    ty: &TypeExpr,
+    sources: &SourceMap,
+    errors: &mut Vec<CheckError>,
+) -> ScalarType {
     match &ty.kind {
         TypeKind::Named(name) => match name.name.as_str() {
             "int" => ScalarType::Int,
@@ -643,8 +788,17 @@ fn data_scalar_type(data: &mut DataSchema, coll_names: &[&str], collection: &Col
             other => match data.enums.iter().position(|e| e.name == other) {
                 Some(idx) => ScalarType::Enum(idx as u32),
                 None => {
-                    let candidates: Vec<&str> = SCALARS.iter().copied().chain(data.enums.iter().map(|e| e.name.as_str())).collect();
-                    errors.push(CheckError::UnknownType { src: src_of(sources, name.span), span: name.span.into(), name: other.to_string(), help: diag::help_did_you_mean(other, "type", candidates) });
+                    let candidates: Vec<&str> = SCALARS
+                        .iter()
+                        .copied()
+                        .chain(data.enums.iter().map(|e| e.name.as_str()))
+                        .collect();
+                    errors.push(CheckError::UnknownType {
+                        src: src_of(sources, name.span),
+                        span: name.span.into(),
+                        name: other.to_string(),
+                        help: diag::help_did_you_mean(other, "type", candidates),
+                    });
                     ScalarType::String
                 }
             },
@@ -656,13 +810,20 @@ fn data_scalar_type(data: &mut DataSchema, coll_names: &[&str], collection: &Col
                     src: src_of(sources, target.span),
                     span: target.span.into(),
                     name: target.name.clone(),
-                    help: diag::help_did_you_mean(&target.name, "collection", coll_names.iter().copied()),
+                    help: diag::help_did_you_mean(
+                        &target.name,
+                        "collection",
+                        coll_names.iter().copied(),
+                    ),
                 });
                 ScalarType::String
             }
         },
         TypeKind::Enum(variants) => {
-            data.enums.push(EnumSchema { name: format!("{}.{}", collection.name.name, field.name), variants: variants.iter().map(|v| v.name.clone()).collect() });
+            data.enums.push(EnumSchema {
+                name: format!("{}.{}", collection.name.name, field.name),
+                variants: variants.iter().map(|v| v.name.clone()).collect(),
+            });
             ScalarType::Enum(data.enums.len() as u32 - 1)
         }
         TypeKind::List(_) | TypeKind::Map(..) => {
@@ -670,7 +831,8 @@ fn data_scalar_type(data: &mut DataSchema, coll_names: &[&str], collection: &Col
                 src: src_of(sources, ty.span),
                 span: ty.span.into(),
                 name: "nested list or map".into(),
-                help: "a stored field is a scalar, a `ref`, an enum or a `list` of one of those".into(),
+                help: "a stored field is a scalar, a `ref`, an enum or a `list` of one of those"
+                    .into(),
             });
             ScalarType::String
         }
@@ -684,7 +846,11 @@ impl Checker<'_> {
 
     fn severity(&mut self, ident: &Ident) -> Severity {
         Severity::parse(&ident.name).unwrap_or_else(|| {
-            self.errors.push(CheckError::InvalidSeverity { src: self.src(ident.span), span: ident.span.into(), name: ident.name.clone() });
+            self.errors.push(CheckError::InvalidSeverity {
+                src: self.src(ident.span),
+                span: ident.span.into(),
+                name: ident.name.clone(),
+            });
             Severity::Error
         })
     }
@@ -701,7 +867,9 @@ impl Checker<'_> {
             Type::Row(idx) => format!("a record of `{}`", data.collections[*idx as usize].name),
             Type::Rows(idx) => format!("records of `{}`", data.collections[*idx as usize].name),
             Type::List(inner) => format!("list<{}>", self.type_name(inner)),
-            Type::Map(key, value) => format!("map<{}, {}>", self.type_name(key), self.type_name(value)),
+            Type::Map(key, value) => {
+                format!("map<{}, {}>", self.type_name(key), self.type_name(value))
+            }
             Type::Null => "null".into(),
             Type::Unknown => "unknown".into(),
         }
@@ -718,15 +886,28 @@ impl Checker<'_> {
                 other => match self.schema.data.enums.iter().position(|e| e.name == other) {
                     Some(idx) => Type::Enum(idx as u32),
                     None => {
-                        let candidates: Vec<&str> = SCALARS.iter().copied().chain(["list", "map", "ref"]).chain(self.schema.data.enums.iter().map(|e| e.name.as_str())).collect();
+                        let candidates: Vec<&str> = SCALARS
+                            .iter()
+                            .copied()
+                            .chain(["list", "map", "ref"])
+                            .chain(self.schema.data.enums.iter().map(|e| e.name.as_str()))
+                            .collect();
                         let help = diag::help_did_you_mean(other, "type", candidates);
-                        self.errors.push(CheckError::UnknownType { src: self.src(name.span), span: name.span.into(), name: other.to_string(), help });
+                        self.errors.push(CheckError::UnknownType {
+                            src: self.src(name.span),
+                            span: name.span.into(),
+                            name: other.to_string(),
+                            help,
+                        });
                         Type::Unknown
                     }
                 },
             },
             TypeKind::List(inner) => Type::List(Box::new(self.type_of_decl(inner))),
-            TypeKind::Map(key, value) => Type::Map(Box::new(self.type_of_decl(key)), Box::new(self.type_of_decl(value))),
+            TypeKind::Map(key, value) => Type::Map(
+                Box::new(self.type_of_decl(key)),
+                Box::new(self.type_of_decl(value)),
+            ),
             TypeKind::Ref(target) => match self.schema.data.collection_index(&target.name) {
                 Some(idx) => Type::Row(idx as u32),
                 None => {
@@ -739,7 +920,8 @@ impl Checker<'_> {
                     src: self.src(ty.span),
                     span: ty.span.into(),
                     name: "inline enum".into(),
-                    help: "declare the enum in the schema (`enum name { … }`) and use its name".into(),
+                    help: "declare the enum in the schema (`enum name { … }`) and use its name"
+                        .into(),
                 });
                 Type::Unknown
             }
@@ -747,14 +929,28 @@ impl Checker<'_> {
     }
 
     fn unknown_collection(&mut self, name: &str, span: Span) {
-        let help = diag::help_did_you_mean(name, "collection", self.schema.data.collections.iter().map(|c| c.name.as_str()));
-        self.errors.push(CheckError::UnknownCollection { src: self.src(span), span: span.into(), name: name.to_string(), help });
+        let help = diag::help_did_you_mean(
+            name,
+            "collection",
+            self.schema.data.collections.iter().map(|c| c.name.as_str()),
+        );
+        self.errors.push(CheckError::UnknownCollection {
+            src: self.src(span),
+            span: span.into(),
+            name: name.to_string(),
+            help,
+        });
     }
 
     fn check_constant(&mut self, param: &str, expr: &Expr) {
         let mut offending = None;
         walk(expr, &mut |e| {
-            if offending.is_none() && matches!(e.kind, ExprKind::Name(_) | ExprKind::Where { .. } | ExprKind::Field(..)) {
+            if offending.is_none()
+                && matches!(
+                    e.kind,
+                    ExprKind::Name(_) | ExprKind::Where { .. } | ExprKind::Field(..)
+                )
+            {
                 let is_variant = matches!(&e.kind, ExprKind::Name(name) if self.schema.data.enums.iter().any(|en| en.variants.iter().any(|v| v == name)));
                 if !is_variant {
                     offending = Some(e.span);
@@ -762,12 +958,22 @@ impl Checker<'_> {
             }
         });
         if let Some(span) = offending {
-            self.errors.push(CheckError::NonConstantParam { src: self.src(span), span: span.into(), name: param.to_string() });
+            self.errors.push(CheckError::NonConstantParam {
+                src: self.src(span),
+                span: span.into(),
+                name: param.to_string(),
+            });
         }
     }
 
     fn mismatch(&mut self, span: Span, message: String, label: String, help: String) {
-        self.errors.push(CheckError::TypeMismatch { src: self.src(span), span: span.into(), message, label, help });
+        self.errors.push(CheckError::TypeMismatch {
+            src: self.src(span),
+            span: span.into(),
+            message,
+            label,
+            help,
+        });
     }
 
     /// Reports unless `found` fits `expected`.
@@ -775,7 +981,12 @@ impl Checker<'_> {
         if !self.fits(found, expected) {
             let found_name = self.type_name(found);
             let expected_name = self.type_name(expected);
-            self.mismatch(expr.span, format!("expected {expected_name}, found {found_name}"), format!("this is {found_name}"), format!("{context}; write a value of type {expected_name}"));
+            self.mismatch(
+                expr.span,
+                format!("expected {expected_name}, found {found_name}"),
+                format!("this is {found_name}"),
+                format!("{context}; write a value of type {expected_name}"),
+            );
         }
     }
 
@@ -785,7 +996,9 @@ impl Checker<'_> {
             (Type::Int, Type::Number) => true,
             (Type::List(a), Type::List(b)) => self.fits(a, b),
             (Type::Map(ka, va), Type::Map(kb, vb)) => self.fits(ka, kb) && self.fits(va, vb),
-            (Type::String, Type::Row(coll)) | (Type::Row(coll), Type::String) => self.has_string_key(*coll),
+            (Type::String, Type::Row(coll)) | (Type::Row(coll), Type::String) => {
+                self.has_string_key(*coll)
+            }
             _ => found == expected,
         }
     }
@@ -796,7 +1009,10 @@ impl Checker<'_> {
 
     fn unify(&self, a: &Type, b: &Type) -> Option<Type> {
         match (a, b) {
-            (Type::Unknown, other) | (other, Type::Unknown) | (Type::Null, other) | (other, Type::Null) => Some(other.clone()),
+            (Type::Unknown, other)
+            | (other, Type::Unknown)
+            | (Type::Null, other)
+            | (other, Type::Null) => Some(other.clone()),
             (Type::Int, Type::Number) | (Type::Number, Type::Int) => Some(Type::Number),
             (Type::List(x), Type::List(y)) => self.unify(x, y).map(|t| Type::List(Box::new(t))),
             _ if a == b => Some(a.clone()),
@@ -809,7 +1025,12 @@ impl Checker<'_> {
         self.n_slots - 1
     }
 
-    fn rule(&mut self, policy: &str, rule: &crate::ast::RuleDecl, default_severity: Severity) -> CheckedRule {
+    fn rule(
+        &mut self,
+        policy: &str,
+        rule: &crate::ast::RuleDecl,
+        default_severity: Severity,
+    ) -> CheckedRule {
         self.scopes.clear();
         self.n_slots = 0;
         let mut entity = None;
@@ -823,7 +1044,12 @@ impl Checker<'_> {
                 Stmt::For { var, source: expr } => {
                     if idx != 0 || entity.is_some() {
                         let help = "a rule has at most one `for`, and it comes first".to_string();
-                        self.errors.push(CheckError::MalformedRule { src: self.src(var.span), span: var.span.into(), message: "misplaced `for`".into(), help });
+                        self.errors.push(CheckError::MalformedRule {
+                            src: self.src(var.span),
+                            span: var.span.into(),
+                            message: "misplaced `for`".into(),
+                            help,
+                        });
                         continue;
                     }
                     let slot = self.new_slot();
@@ -831,13 +1057,21 @@ impl Checker<'_> {
                     if let Some(coll) = coll {
                         entity = Some((coll, slot));
                     }
-                    self.scopes.push(Scope::Local { name: var.name.clone(), slot, ty: coll.map_or(Type::Unknown, Type::Row) });
+                    self.scopes.push(Scope::Local {
+                        name: var.name.clone(),
+                        slot,
+                        ty: coll.map_or(Type::Unknown, Type::Row),
+                    });
                     source = Some(expr.clone());
                 }
                 Stmt::Let { name, value } => {
                     let ty = self.expr(value, None);
                     let slot = self.new_slot();
-                    self.scopes.push(Scope::Local { name: name.name.clone(), slot, ty });
+                    self.scopes.push(Scope::Local {
+                        name: name.name.clone(),
+                        slot,
+                        ty,
+                    });
                     lets.push((slot, name.name.clone(), value.clone()));
                 }
                 Stmt::Require(expr) => {
@@ -847,7 +1081,12 @@ impl Checker<'_> {
                 }
                 Stmt::Message(expr) => {
                     if message.is_some() {
-                        self.errors.push(CheckError::MalformedRule { src: self.src(expr.span), span: expr.span.into(), message: "a rule has one `message`".into(), help: "remove one of the messages".into() });
+                        self.errors.push(CheckError::MalformedRule {
+                            src: self.src(expr.span),
+                            span: expr.span.into(),
+                            message: "a rule has one `message`".into(),
+                            help: "remove one of the messages".into(),
+                        });
                     }
                     self.expr(expr, None);
                     message = Some(expr.clone());
@@ -880,7 +1119,11 @@ impl Checker<'_> {
     /// Checks `for VAR in SOURCE`; returns the quantified collection.
     fn for_source(&mut self, var: &Ident, slot: u32, expr: &Expr) -> Option<u32> {
         let (base, condition) = match &expr.kind {
-            ExprKind::Where { source, binder: None, condition } => (source.as_ref(), Some(condition.as_ref())),
+            ExprKind::Where {
+                source,
+                binder: None,
+                condition,
+            } => (source.as_ref(), Some(condition.as_ref())),
             _ => (expr, None),
         };
         let base_ty = self.expr(base, None);
@@ -889,17 +1132,27 @@ impl Checker<'_> {
             Type::Unknown => None,
             other => {
                 let name = self.type_name(&other);
-                self.mismatch(base.span, format!("`for` needs a collection, found {name}"), format!("this is {name}"), "quantify over a collection: `for x in NAME where …`".into());
+                self.mismatch(
+                    base.span,
+                    format!("`for` needs a collection, found {name}"),
+                    format!("this is {name}"),
+                    "quantify over a collection: `for x in NAME where …`".into(),
+                );
                 None
             }
         };
         if let Some(condition) = condition {
             self.binders.insert(expr.id, slot);
-            self.scopes.push(Scope::Local { name: var.name.clone(), slot, ty: coll.map_or(Type::Unknown, Type::Row) });
+            self.scopes.push(Scope::Local {
+                name: var.name.clone(),
+                slot,
+                ty: coll.map_or(Type::Unknown, Type::Row),
+            });
             let ty = self.expr(condition, Some(&Type::Bool));
             self.expect_type(condition, &ty, &Type::Bool, "`where` takes a condition");
             self.scopes.pop();
-            self.types.insert(expr.id, coll.map_or(Type::Unknown, Type::Rows));
+            self.types
+                .insert(expr.id, coll.map_or(Type::Unknown, Type::Rows));
         }
         coll
     }
@@ -911,18 +1164,39 @@ impl Checker<'_> {
                 FieldType::Scalar(scalar) => scalar_type(scalar),
                 FieldType::List(scalar) => Type::List(Box::new(scalar_type(scalar))),
             };
-            return Some((Member::Field { coll, field: field as u32 }, ty));
+            return Some((
+                Member::Field {
+                    coll,
+                    field: field as u32,
+                },
+                ty,
+            ));
         }
         let info = &self.schema.collections[coll as usize];
-        info.backrefs.iter().find(|(backref, _)| backref == name).map(|(_, member)| {
-            let Member::Backref { source, .. } = member else { return (*member, Type::Unknown) };
-            (*member, Type::Rows(*source))
-        })
+        info.backrefs
+            .iter()
+            .find(|(backref, _)| backref == name)
+            .map(|(_, member)| {
+                let Member::Backref { source, .. } = member else {
+                    return (*member, Type::Unknown);
+                };
+                (*member, Type::Rows(*source))
+            })
     }
 
     fn member_names(&self, coll: u32) -> Vec<&str> {
         let schema = &self.schema.data.collections[coll as usize];
-        schema.fields.iter().map(|f| f.name.as_str()).chain(self.schema.collections[coll as usize].backrefs.iter().map(|(n, _)| n.as_str())).collect()
+        schema
+            .fields
+            .iter()
+            .map(|f| f.name.as_str())
+            .chain(
+                self.schema.collections[coll as usize]
+                    .backrefs
+                    .iter()
+                    .map(|(n, _)| n.as_str()),
+            )
+            .collect()
     }
 
     fn record(&mut self, expr: &Expr, ty: Type) -> Type {
@@ -960,12 +1234,22 @@ impl Checker<'_> {
                 match base_ty {
                     Type::Map(key, value) => {
                         let index_ty = self.expr(index, Some(&key));
-                        self.expect_type(index, &index_ty, &key, "a map is indexed by its key type");
+                        self.expect_type(
+                            index,
+                            &index_ty,
+                            &key,
+                            "a map is indexed by its key type",
+                        );
                         *value
                     }
                     Type::List(item) => {
                         let index_ty = self.expr(index, Some(&Type::Int));
-                        self.expect_type(index, &index_ty, &Type::Int, "a list is indexed by position");
+                        self.expect_type(
+                            index,
+                            &index_ty,
+                            &Type::Int,
+                            "a list is indexed by position",
+                        );
                         *item
                     }
                     Type::Unknown | Type::Null => {
@@ -975,7 +1259,12 @@ impl Checker<'_> {
                     other => {
                         self.expr(index, None);
                         let name = self.type_name(&other);
-                        self.mismatch(base.span, format!("cannot index {name}"), format!("this is {name}"), "only maps and lists can be indexed with `[…]`".into());
+                        self.mismatch(
+                            base.span,
+                            format!("cannot index {name}"),
+                            format!("this is {name}"),
+                            "only maps and lists can be indexed with `[…]`".into(),
+                        );
                         Type::Unknown
                     }
                 }
@@ -993,19 +1282,31 @@ impl Checker<'_> {
                         Some(unified) => item_ty = unified,
                         None => {
                             let (a, b) = (self.type_name(&item_ty), self.type_name(&ty));
-                            self.mismatch(elem.value.span, format!("list elements have different types: {a} and {b}"), format!("this is {b}"), "every element of a list has the same type".into());
+                            self.mismatch(
+                                elem.value.span,
+                                format!("list elements have different types: {a} and {b}"),
+                                format!("this is {b}"),
+                                "every element of a list has the same type".into(),
+                            );
                         }
                     }
                     if let Some(condition) = &elem.condition {
                         let cond_ty = self.expr(condition, Some(&Type::Bool));
-                        self.expect_type(condition, &cond_ty, &Type::Bool, "`if` in a list takes a condition");
+                        self.expect_type(
+                            condition,
+                            &cond_ty,
+                            &Type::Bool,
+                            "`if` in a list takes a condition",
+                        );
                     }
                 }
                 Type::List(Box::new(item_ty))
             }
             ExprKind::Map(entries) => {
                 let (key_expected, value_expected) = match expected {
-                    Some(Type::Map(key, value)) => (Some(key.as_ref().clone()), Some(value.as_ref().clone())),
+                    Some(Type::Map(key, value)) => {
+                        (Some(key.as_ref().clone()), Some(value.as_ref().clone()))
+                    }
                     _ => (None, None),
                 };
                 let mut key_ty = Type::Null;
@@ -1015,11 +1316,21 @@ impl Checker<'_> {
                     let v = self.expr(value, value_expected.as_ref());
                     match self.unify(&key_ty, &k) {
                         Some(t) => key_ty = t,
-                        None => self.mismatch(key.span, "map keys have different types".into(), "here".into(), "every key of a map has the same type".into()),
+                        None => self.mismatch(
+                            key.span,
+                            "map keys have different types".into(),
+                            "here".into(),
+                            "every key of a map has the same type".into(),
+                        ),
                     }
                     match self.unify(&value_ty, &v) {
                         Some(t) => value_ty = t,
-                        None => self.mismatch(value.span, "map values have different types".into(), "here".into(), "every value of a map has the same type".into()),
+                        None => self.mismatch(
+                            value.span,
+                            "map values have different types".into(),
+                            "here".into(),
+                            "every value of a map has the same type".into(),
+                        ),
                     }
                 }
                 Type::Map(Box::new(key_ty), Box::new(value_ty))
@@ -1033,13 +1344,22 @@ impl Checker<'_> {
                 let ty = self.expr(operand, None);
                 if !ty.is_numeric() {
                     let name = self.type_name(&ty);
-                    self.mismatch(operand.span, format!("cannot negate {name}"), format!("this is {name}"), "`-` takes a number".into());
+                    self.mismatch(
+                        operand.span,
+                        format!("cannot negate {name}"),
+                        format!("this is {name}"),
+                        "`-` takes a number".into(),
+                    );
                     return Type::Unknown;
                 }
                 ty
             }
             ExprKind::Binary(op, left, right) => self.binary(expr, *op, left, right),
-            ExprKind::Where { source, binder, condition } => {
+            ExprKind::Where {
+                source,
+                binder,
+                condition,
+            } => {
                 let source_ty = self.expr(source, None);
                 let slot = self.new_slot();
                 self.binders.insert(expr.id, slot);
@@ -1049,17 +1369,37 @@ impl Checker<'_> {
                     Type::Unknown | Type::Null => (Type::Unknown, Type::Unknown),
                     other => {
                         let name = self.type_name(other);
-                        self.mismatch(source.span, format!("`where` filters a collection or a list, found {name}"), format!("this is {name}"), "write `COLLECTION where CONDITION`".into());
+                        self.mismatch(
+                            source.span,
+                            format!("`where` filters a collection or a list, found {name}"),
+                            format!("this is {name}"),
+                            "write `COLLECTION where CONDITION`".into(),
+                        );
                         (Type::Unknown, Type::Unknown)
                     }
                 };
                 match (binder, &element) {
-                    (Some(binder), _) => self.scopes.push(Scope::Local { name: binder.name.clone(), slot, ty: element.clone() }),
-                    (None, Type::Row(coll)) => self.scopes.push(Scope::Implicit { slot, coll: *coll }),
-                    (None, _) => self.scopes.push(Scope::Local { name: "it".into(), slot, ty: element.clone() }),
+                    (Some(binder), _) => self.scopes.push(Scope::Local {
+                        name: binder.name.clone(),
+                        slot,
+                        ty: element.clone(),
+                    }),
+                    (None, Type::Row(coll)) => {
+                        self.scopes.push(Scope::Implicit { slot, coll: *coll })
+                    }
+                    (None, _) => self.scopes.push(Scope::Local {
+                        name: "it".into(),
+                        slot,
+                        ty: element.clone(),
+                    }),
                 }
                 let cond_ty = self.expr(condition, Some(&Type::Bool));
-                self.expect_type(condition, &cond_ty, &Type::Bool, "`where` takes a condition");
+                self.expect_type(
+                    condition,
+                    &cond_ty,
+                    &Type::Bool,
+                    "`where` takes a condition",
+                );
                 self.scopes.pop();
                 result
             }
@@ -1072,7 +1412,12 @@ impl Checker<'_> {
                     Some(ty) => ty,
                     None => {
                         let (an, bn) = (self.type_name(&a), self.type_name(&b));
-                        self.mismatch(otherwise.span, format!("`if` branches have different types: {an} and {bn}"), format!("this is {bn}"), "both branches must give the same type".into());
+                        self.mismatch(
+                            otherwise.span,
+                            format!("`if` branches have different types: {an} and {bn}"),
+                            format!("this is {bn}"),
+                            "both branches must give the same type".into(),
+                        );
                         Type::Unknown
                     }
                 }
@@ -1083,7 +1428,11 @@ impl Checker<'_> {
     fn name(&mut self, expr: &Expr, name: &str, expected: Option<&Type>) -> Type {
         for scope_idx in (0..self.scopes.len()).rev() {
             match &self.scopes[scope_idx] {
-                Scope::Local { name: local, slot, ty } if local == name => {
+                Scope::Local {
+                    name: local,
+                    slot,
+                    ty,
+                } if local == name => {
                     let (slot, ty) = (*slot, ty.clone());
                     self.names.insert(expr.id, NameRes::Local(slot));
                     return ty;
@@ -1091,7 +1440,8 @@ impl Checker<'_> {
                 Scope::Implicit { slot, coll } => {
                     let (slot, coll) = (*slot, *coll);
                     if let Some((member, ty)) = self.member(coll, name) {
-                        self.names.insert(expr.id, NameRes::Implicit { slot, member });
+                        self.names
+                            .insert(expr.id, NameRes::Implicit { slot, member });
                         return ty;
                     }
                 }
@@ -1116,15 +1466,27 @@ impl Checker<'_> {
             _ => None,
         };
         if let Some(enum_idx) = expected_enum
-            && let Some(variant) = self.schema.data.enums[enum_idx as usize].variants.iter().position(|v| v == name)
+            && let Some(variant) = self.schema.data.enums[enum_idx as usize]
+                .variants
+                .iter()
+                .position(|v| v == name)
         {
-            self.names.insert(expr.id, NameRes::Variant(enum_idx, variant as u16));
+            self.names
+                .insert(expr.id, NameRes::Variant(enum_idx, variant as u16));
             return Type::Enum(enum_idx);
         }
-        let owners: Vec<(usize, usize)> = self.schema.data.enums.iter().enumerate().filter_map(|(idx, e)| e.variants.iter().position(|v| v == name).map(|v| (idx, v))).collect();
+        let owners: Vec<(usize, usize)> = self
+            .schema
+            .data
+            .enums
+            .iter()
+            .enumerate()
+            .filter_map(|(idx, e)| e.variants.iter().position(|v| v == name).map(|v| (idx, v)))
+            .collect();
         match owners.as_slice() {
             [(enum_idx, variant)] => {
-                self.names.insert(expr.id, NameRes::Variant(*enum_idx as u32, *variant as u16));
+                self.names
+                    .insert(expr.id, NameRes::Variant(*enum_idx as u32, *variant as u16));
                 Type::Enum(*enum_idx as u32)
             }
             [] => {
@@ -1132,24 +1494,46 @@ impl Checker<'_> {
                 for scope in &self.scopes {
                     match scope {
                         Scope::Local { name, .. } => candidates.push(name.clone()),
-                        Scope::Implicit { coll, .. } => candidates.extend(self.member_names(*coll).into_iter().map(String::from)),
+                        Scope::Implicit { coll, .. } => candidates
+                            .extend(self.member_names(*coll).into_iter().map(String::from)),
                     }
                 }
                 candidates.extend(self.params.iter().map(|(n, _)| n.clone()));
                 candidates.extend(self.schema.data.collections.iter().map(|c| c.name.clone()));
                 if let Some(enum_idx) = expected_enum {
-                    candidates.extend(self.schema.data.enums[enum_idx as usize].variants.iter().cloned());
+                    candidates.extend(
+                        self.schema.data.enums[enum_idx as usize]
+                            .variants
+                            .iter()
+                            .cloned(),
+                    );
                 }
                 let help = match diag::did_you_mean(name, candidates.iter().map(String::as_str)) {
                     Some(candidate) => format!("did you mean `{candidate}`?"),
-                    None => "bind it with `let`, declare a `param`, or check the spelling".to_string(),
+                    None => {
+                        "bind it with `let`, declare a `param`, or check the spelling".to_string()
+                    }
                 };
-                self.errors.push(CheckError::UnknownName { src: self.src(expr.span), span: expr.span.into(), name: name.to_string(), help });
+                self.errors.push(CheckError::UnknownName {
+                    src: self.src(expr.span),
+                    span: expr.span.into(),
+                    name: name.to_string(),
+                    help,
+                });
                 Type::Unknown
             }
             several => {
-                let enums = several.iter().map(|(idx, _)| format!("`{}`", self.schema.data.enums[*idx].name)).collect::<Vec<_>>().join(", ");
-                self.errors.push(CheckError::AmbiguousVariant { src: self.src(expr.span), span: expr.span.into(), name: name.to_string(), enums });
+                let enums = several
+                    .iter()
+                    .map(|(idx, _)| format!("`{}`", self.schema.data.enums[*idx].name))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                self.errors.push(CheckError::AmbiguousVariant {
+                    src: self.src(expr.span),
+                    span: expr.span.into(),
+                    name: name.to_string(),
+                    enums,
+                });
                 Type::Unknown
             }
         }
@@ -1168,12 +1552,29 @@ impl Checker<'_> {
                 }
             },
             Type::Rows(coll) => match self.member(*coll, &field.name) {
-                Some((Member::Field { coll, field: field_idx }, ty)) if !matches!(ty, Type::List(_)) => {
-                    self.accesses.insert(expr.id, Access::Project { coll, field: field_idx });
+                Some((
+                    Member::Field {
+                        coll,
+                        field: field_idx,
+                    },
+                    ty,
+                )) if !matches!(ty, Type::List(_)) => {
+                    self.accesses.insert(
+                        expr.id,
+                        Access::Project {
+                            coll,
+                            field: field_idx,
+                        },
+                    );
                     Type::List(Box::new(ty))
                 }
                 Some(_) => {
-                    self.mismatch(field.span, format!("cannot project `{}` of a set of records", field.name), "a list or backref field".into(), "project scalar fields only: `(xs where …).field`".into());
+                    self.mismatch(
+                        field.span,
+                        format!("cannot project `{}` of a set of records", field.name),
+                        "a list or backref field".into(),
+                        "project scalar fields only: `(xs where …).field`".into(),
+                    );
                     Type::Unknown
                 }
                 None => {
@@ -1184,7 +1585,12 @@ impl Checker<'_> {
             Type::Unknown | Type::Null => Type::Unknown,
             other => {
                 let name = self.type_name(other);
-                self.mismatch(field.span, format!("`.{}` on {name}, which has no fields", field.name), format!("the value is {name}"), "fields are read from records: `x.field`".into());
+                self.mismatch(
+                    field.span,
+                    format!("`.{}` on {name}, which has no fields", field.name),
+                    format!("the value is {name}"),
+                    "fields are read from records: `x.field`".into(),
+                );
                 Type::Unknown
             }
         }
@@ -1193,7 +1599,13 @@ impl Checker<'_> {
     fn unknown_field(&mut self, coll: u32, field: &Ident) {
         let collection = self.schema.data.collections[coll as usize].name.clone();
         let help = diag::help_did_you_mean(&field.name, "field", self.member_names(coll));
-        self.errors.push(CheckError::UnknownField { src: self.src(field.span), span: field.span.into(), collection, field: field.name.clone(), help });
+        self.errors.push(CheckError::UnknownField {
+            src: self.src(field.span),
+            span: field.span.into(),
+            collection,
+            field: field.name.clone(),
+            help,
+        });
     }
 
     fn binary(&mut self, expr: &Expr, op: BinaryOp, left: &Expr, right: &Expr) -> Type {
@@ -1201,7 +1613,12 @@ impl Checker<'_> {
             BinaryOp::And | BinaryOp::Or => {
                 for side in [left, right] {
                     let ty = self.expr(side, Some(&Type::Bool));
-                    self.expect_type(side, &ty, &Type::Bool, &format!("`{}` combines conditions", op.as_str()));
+                    self.expect_type(
+                        side,
+                        &ty,
+                        &Type::Bool,
+                        &format!("`{}` combines conditions", op.as_str()),
+                    );
                 }
                 Type::Bool
             }
@@ -1210,7 +1627,12 @@ impl Checker<'_> {
                 let b = self.expr(right, Some(&a));
                 self.unify(&a, &b).unwrap_or_else(|| {
                     let (an, bn) = (self.type_name(&a), self.type_name(&b));
-                    self.mismatch(right.span, format!("`??` sides have different types: {an} and {bn}"), format!("this is {bn}"), "the fallback must have the type of the value".into());
+                    self.mismatch(
+                        right.span,
+                        format!("`??` sides have different types: {an} and {bn}"),
+                        format!("this is {bn}"),
+                        "the fallback must have the type of the value".into(),
+                    );
                     Type::Unknown
                 })
             }
@@ -1223,7 +1645,12 @@ impl Checker<'_> {
                 for (side, ty) in [(left, &a), (right, &b)] {
                     if !ty.is_numeric() {
                         let name = self.type_name(ty);
-                        self.mismatch(side.span, format!("`{}` needs numbers, found {name}", op.as_str()), format!("this is {name}"), "arithmetic works on `int` and `number`".into());
+                        self.mismatch(
+                            side.span,
+                            format!("`{}` needs numbers, found {name}", op.as_str()),
+                            format!("this is {name}"),
+                            "arithmetic works on `int` and `number`".into(),
+                        );
                         return Type::Unknown;
                     }
                 }
@@ -1233,10 +1660,17 @@ impl Checker<'_> {
                     _ => Type::Number,
                 }
             }
-            BinaryOp::Eq | BinaryOp::Ne | BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge => {
+            BinaryOp::Eq
+            | BinaryOp::Ne
+            | BinaryOp::Lt
+            | BinaryOp::Le
+            | BinaryOp::Gt
+            | BinaryOp::Ge => {
                 // Check the side that is not a bare name first, so a bare
                 // variant on the other side knows its enum.
-                let (a, b) = if matches!(left.kind, ExprKind::Name(_)) && !matches!(right.kind, ExprKind::Name(_)) {
+                let (a, b) = if matches!(left.kind, ExprKind::Name(_))
+                    && !matches!(right.kind, ExprKind::Name(_))
+                {
                     let b = self.expr(right, None);
                     let a = self.expr(left, Some(&b));
                     (a, b)
@@ -1246,15 +1680,37 @@ impl Checker<'_> {
                     (a, b)
                 };
                 let comparable = self.fits(&a, &b) || self.fits(&b, &a);
-                let ordered = matches!(op, BinaryOp::Eq | BinaryOp::Ne) || matches!((&a, &b), (Type::Int | Type::Number | Type::String | Type::Date | Type::Enum(_) | Type::Null | Type::Unknown, _));
+                let ordered = matches!(op, BinaryOp::Eq | BinaryOp::Ne)
+                    || matches!(
+                        (&a, &b),
+                        (
+                            Type::Int
+                                | Type::Number
+                                | Type::String
+                                | Type::Date
+                                | Type::Enum(_)
+                                | Type::Null
+                                | Type::Unknown,
+                            _
+                        )
+                    );
                 if !comparable || !ordered {
                     let (an, bn) = (self.type_name(&a), self.type_name(&b));
-                    let help = if matches!((&a, &b), (Type::String, Type::Int | Type::Number) | (Type::Int | Type::Number, Type::String)) {
+                    let help = if matches!(
+                        (&a, &b),
+                        (Type::String, Type::Int | Type::Number)
+                            | (Type::Int | Type::Number, Type::String)
+                    ) {
                         "a string never equals a number: quote the number (`\"20\"`) or compare with a numeric field".to_string()
                     } else {
                         "compare values of the same type".to_string()
                     };
-                    self.mismatch(expr.span, format!("cannot compare {an} with {bn} using `{}`", op.as_str()), format!("{an} {} {bn}", op.as_str()), help);
+                    self.mismatch(
+                        expr.span,
+                        format!("cannot compare {an} with {bn} using `{}`", op.as_str()),
+                        format!("{an} {} {bn}", op.as_str()),
+                        help,
+                    );
                 }
                 Type::Bool
             }
@@ -1283,18 +1739,35 @@ impl Checker<'_> {
     }
 
     fn call(&mut self, expr: &Expr, name: &Ident, args: &[Expr]) -> Type {
-        let Some((_, builtin, min, max)) = BUILTINS.iter().find(|(n, ..)| *n == name.name).copied() else {
+        let Some((_, builtin, min, max)) = BUILTINS.iter().find(|(n, ..)| *n == name.name).copied()
+        else {
             for arg in args {
                 self.expr(arg, None);
             }
-            let help = diag::help_did_you_mean(&name.name, "function", BUILTINS.iter().map(|(n, ..)| *n));
-            self.errors.push(CheckError::UnknownFunction { src: self.src(name.span), span: name.span.into(), name: name.name.clone(), help });
+            let help =
+                diag::help_did_you_mean(&name.name, "function", BUILTINS.iter().map(|(n, ..)| *n));
+            self.errors.push(CheckError::UnknownFunction {
+                src: self.src(name.span),
+                span: name.span.into(),
+                name: name.name.clone(),
+                help,
+            });
             return Type::Unknown;
         };
         self.calls.insert(expr.id, builtin);
         if args.len() < min || args.len() > max {
-            let expected = if min == max { format!("{min} argument{}", if min == 1 { "" } else { "s" }) } else { format!("{min} to {max} arguments") };
-            self.errors.push(CheckError::WrongArity { src: self.src(expr.span), span: expr.span.into(), name: name.name.clone(), expected, found: args.len() });
+            let expected = if min == max {
+                format!("{min} argument{}", if min == 1 { "" } else { "s" })
+            } else {
+                format!("{min} to {max} arguments")
+            };
+            self.errors.push(CheckError::WrongArity {
+                src: self.src(expr.span),
+                span: expr.span.into(),
+                name: name.name.clone(),
+                expected,
+                found: args.len(),
+            });
             for arg in args {
                 self.expr(arg, None);
             }
@@ -1304,7 +1777,12 @@ impl Checker<'_> {
         let first = &types[0];
         let bad = |checker: &mut Self, what: &str| {
             let found = checker.type_name(first);
-            checker.mismatch(args[0].span, format!("`{}` takes {what}, found {found}", name.name), format!("this is {found}"), format!("pass {what}"));
+            checker.mismatch(
+                args[0].span,
+                format!("`{}` takes {what}, found {found}", name.name),
+                format!("this is {found}"),
+                format!("pass {what}"),
+            );
             Type::Unknown
         };
         match builtin {
@@ -1318,9 +1796,17 @@ impl Checker<'_> {
                     (_, Type::Int) => Type::Int,
                     _ => Type::Number,
                 },
-                Type::List(item) if matches!(builtin, Builtin::Min | Builtin::Max) && matches!(item.as_ref(), Type::String | Type::Date) => item.as_ref().clone(),
+                Type::List(item)
+                    if matches!(builtin, Builtin::Min | Builtin::Max)
+                        && matches!(item.as_ref(), Type::String | Type::Date) =>
+                {
+                    item.as_ref().clone()
+                }
                 Type::Unknown | Type::Null => Type::Unknown,
-                _ => bad(self, "a list of numbers (project a field: `(xs where …).field`)"),
+                _ => bad(
+                    self,
+                    "a list of numbers (project a field: `(xs where …).field`)",
+                ),
             },
             Builtin::Any => match first {
                 Type::Rows(_) | Type::Unknown | Type::Null => Type::Bool,
@@ -1346,21 +1832,32 @@ impl Checker<'_> {
                 _ => bad(self, "a list"),
             },
             Builtin::Len => match first {
-                Type::String | Type::List(_) | Type::Rows(_) | Type::Unknown | Type::Null => Type::Int,
+                Type::String | Type::List(_) | Type::Rows(_) | Type::Unknown | Type::Null => {
+                    Type::Int
+                }
                 _ => bad(self, "a string or a list"),
             },
             Builtin::Percent | Builtin::Abs => {
                 if !first.is_numeric() {
                     return bad(self, "a number");
                 }
-                if builtin == Builtin::Percent { Type::String } else { first.clone() }
+                if builtin == Builtin::Percent {
+                    Type::String
+                } else {
+                    first.clone()
+                }
             }
             Builtin::Round => {
                 if !first.is_numeric() {
                     return bad(self, "a number");
                 }
                 if let Some(digits) = types.get(1) {
-                    self.expect_type(&args[1], digits, &Type::Int, "the number of digits is an int");
+                    self.expect_type(
+                        &args[1],
+                        digits,
+                        &Type::Int,
+                        "the number of digits is an int",
+                    );
                 }
                 Type::Number
             }
@@ -1371,11 +1868,21 @@ impl Checker<'_> {
                 Type::Bool
             }
             Builtin::Date => {
-                self.expect_type(&args[0], first, &Type::String, "`date` reads a \"YYYY-MM-DD\" string");
+                self.expect_type(
+                    &args[0],
+                    first,
+                    &Type::String,
+                    "`date` reads a \"YYYY-MM-DD\" string",
+                );
                 if let ExprKind::Str(text) = &args[0].kind
                     && crate::data::parse_date(text).is_none()
                 {
-                    self.mismatch(args[0].span, format!("`{text}` is not a valid date"), "not YYYY-MM-DD".into(), "write dates as \"YYYY-MM-DD\"".into());
+                    self.mismatch(
+                        args[0].span,
+                        format!("`{text}` is not a valid date"),
+                        "not YYYY-MM-DD".into(),
+                        "write dates as \"YYYY-MM-DD\"".into(),
+                    );
                 }
                 Type::Date
             }
@@ -1435,7 +1942,9 @@ pub fn walk(expr: &Expr, visit: &mut dyn FnMut(&Expr)) {
             walk(left, visit);
             walk(right, visit);
         }
-        ExprKind::Where { source, condition, .. } => {
+        ExprKind::Where {
+            source, condition, ..
+        } => {
             walk(source, visit);
             walk(condition, visit);
         }
@@ -1444,6 +1953,11 @@ pub fn walk(expr: &Expr, visit: &mut dyn FnMut(&Expr)) {
             walk(then, visit);
             walk(otherwise, visit);
         }
-        ExprKind::Int(_) | ExprKind::Number(_) | ExprKind::Str(_) | ExprKind::Bool(_) | ExprKind::Null | ExprKind::Name(_) => {}
+        ExprKind::Int(_)
+        | ExprKind::Number(_)
+        | ExprKind::Str(_)
+        | ExprKind::Bool(_)
+        | ExprKind::Null
+        | ExprKind::Name(_) => {}
     }
 }

@@ -238,13 +238,21 @@ pub struct Column {
 
 impl Column {
     fn new(data: ColumnData) -> Column {
-        Column { data, nulls: Vec::new(), any_null: false }
+        Column {
+            data,
+            nulls: Vec::new(),
+            any_null: false,
+        }
     }
 
     /// Whether the value of record `row` is null.
     #[inline]
     pub fn is_null(&self, row: usize) -> bool {
-        self.any_null && self.nulls.get(row / 64).is_some_and(|word| word >> (row % 64) & 1 == 1)
+        self.any_null
+            && self
+                .nulls
+                .get(row / 64)
+                .is_some_and(|word| word >> (row % 64) & 1 == 1)
     }
 
     fn set_null(&mut self, row: usize) {
@@ -331,7 +339,10 @@ pub fn load(path: &Path, schema: &DataSchema) -> Result<Dataset, Vec<DataError>>
 
 /// Reads (memory-maps) a data file.
 pub fn read_file(path: &Path) -> Result<SourceText, DataError> {
-    let unreadable = |error: std::io::Error| DataError::Unreadable { path: path.display().to_string(), reason: error.to_string() };
+    let unreadable = |error: std::io::Error| DataError::Unreadable {
+        path: path.display().to_string(),
+        reason: error.to_string(),
+    };
     let file = std::fs::File::open(path).map_err(unreadable)?;
     let len = file.metadata().map_err(unreadable)?.len();
     let name = path.display().to_string();
@@ -405,18 +416,53 @@ pub enum CellError {
 
 impl CellError {
     /// Turns the refusal into a diagnostic at `span` of `src`.
-    pub fn at(self, src: &SourceText, span: SourceSpan, collection: &str, field: &str) -> DataError {
+    pub fn at(
+        self,
+        src: &SourceText,
+        span: SourceSpan,
+        collection: &str,
+        field: &str,
+    ) -> DataError {
         let src = src.clone();
         let field = format!("{collection}.{field}");
         match self {
-            CellError::WrongType { expected, found } => DataError::WrongType { src, span, field, expected, found },
-            CellError::NullNotAllowed { expected } => DataError::WrongType { src, span, field, expected, found: "null".into() },
-            CellError::InvalidDate(value) => DataError::InvalidDate { src, span, field, value },
+            CellError::WrongType { expected, found } => DataError::WrongType {
+                src,
+                span,
+                field,
+                expected,
+                found,
+            },
+            CellError::NullNotAllowed { expected } => DataError::WrongType {
+                src,
+                span,
+                field,
+                expected,
+                found: "null".into(),
+            },
+            CellError::InvalidDate(value) => DataError::InvalidDate {
+                src,
+                span,
+                field,
+                value,
+            },
             CellError::UnknownVariant { value, variants } => {
-                let help = diag::help_did_you_mean(&value, "variant", variants.iter().map(String::as_str));
-                DataError::UnknownVariant { src, span, field, value, help }
+                let help =
+                    diag::help_did_you_mean(&value, "variant", variants.iter().map(String::as_str));
+                DataError::UnknownVariant {
+                    src,
+                    span,
+                    field,
+                    value,
+                    help,
+                }
             }
-            CellError::OutOfRange(value) => DataError::NumberOutOfRange { src, span, field, value },
+            CellError::OutOfRange(value) => DataError::NumberOutOfRange {
+                src,
+                span,
+                field,
+                value,
+            },
             CellError::Duplicate => DataError::DuplicateField { src, span, field },
         }
     }
@@ -427,7 +473,10 @@ impl CellError {
 pub enum DataError {
     /// The JSON text is not well formed.
     #[error("malformed JSON: {message}")]
-    #[diagnostic(code(E0501), help("fix the JSON syntax at the marked position; a truncated file ends early"))]
+    #[diagnostic(
+        code(E0501),
+        help("fix the JSON syntax at the marked position; a truncated file ends early")
+    )]
     MalformedJson {
         /// The file.
         #[source_code]
@@ -468,7 +517,10 @@ pub enum DataError {
     },
     /// A value has the wrong type.
     #[error("`{field}` should be {expected}, found {found}")]
-    #[diagnostic(code(E0504), help("write {expected} here, or change the field's type in the schema"))]
+    #[diagnostic(
+        code(E0504),
+        help("write {expected} here, or change the field's type in the schema")
+    )]
     WrongType {
         /// The file.
         #[source_code]
@@ -485,7 +537,12 @@ pub enum DataError {
     },
     /// Two records with the same key.
     #[error("duplicate key `{key}` in `{collection}`")]
-    #[diagnostic(code(E0505), help("every record of `{collection}` needs its own key; remove or renumber one of the two"))]
+    #[diagnostic(
+        code(E0505),
+        help(
+            "every record of `{collection}` needs its own key; remove or renumber one of the two"
+        )
+    )]
     DuplicateKey {
         /// The file.
         #[source_code]
@@ -503,7 +560,10 @@ pub enum DataError {
     },
     /// A required field is absent.
     #[error("record of `{collection}` lacks {fields}")]
-    #[diagnostic(code(E0506), help("add the field, or declare it optional (`T?`) in the schema"))]
+    #[diagnostic(
+        code(E0506),
+        help("add the field, or declare it optional (`T?`) in the schema")
+    )]
     MissingField {
         /// The file.
         #[source_code]
@@ -550,7 +610,12 @@ pub enum DataError {
     },
     /// An integer that does not fit.
     #[error("`{field}`: {value} does not fit in a 64-bit integer")]
-    #[diagnostic(code(E0509), help("integers range from -9223372036854775808 to 9223372036854775807; declare the field `number` for larger values"))]
+    #[diagnostic(
+        code(E0509),
+        help(
+            "integers range from -9223372036854775808 to 9223372036854775807; declare the field `number` for larger values"
+        )
+    )]
     NumberOutOfRange {
         /// The file.
         #[source_code]
@@ -597,7 +662,12 @@ pub enum DataError {
     },
     /// The file cannot be read.
     #[error("cannot read `{path}`: {reason}")]
-    #[diagnostic(code(E0512), help("check the path and its permissions; DATA is a .json, .yaml or .yml file, or a directory of .csv files"))]
+    #[diagnostic(
+        code(E0512),
+        help(
+            "check the path and its permissions; DATA is a .json, .yaml or .yml file, or a directory of .csv files"
+        )
+    )]
     Unreadable {
         /// Path.
         path: String,
@@ -650,7 +720,10 @@ fn empty_column(ty: FieldType, keep: bool) -> ColumnData {
     }
     match ty {
         FieldType::Scalar(scalar) => empty_scalar_column(scalar),
-        FieldType::List(scalar) => ColumnData::List { offsets: vec![0], items: Box::new(empty_scalar_column(scalar)) },
+        FieldType::List(scalar) => ColumnData::List {
+            offsets: vec![0],
+            items: Box::new(empty_scalar_column(scalar)),
+        },
     }
 }
 
@@ -662,7 +735,11 @@ fn empty_scalar_column(ty: ScalarType) -> ColumnData {
         ScalarType::String => ColumnData::Str(Vec::new()),
         ScalarType::Date => ColumnData::Date(Vec::new()),
         ScalarType::Enum(_) => ColumnData::Enum(Vec::new()),
-        ScalarType::Ref(target) => ColumnData::Ref { target, keys: Vec::new(), rows: Vec::new() },
+        ScalarType::Ref(target) => ColumnData::Ref {
+            target,
+            keys: Vec::new(),
+            rows: Vec::new(),
+        },
     }
 }
 
@@ -675,7 +752,16 @@ impl<'s> DatasetBuilder<'s> {
             .collections
             .iter()
             .map(|coll| CollectionBuilder {
-                columns: coll.fields.iter().map(|f| Column::new(empty_column(f.ty, f.keep || coll.field_index(&f.name) == coll.key))).collect(),
+                columns: coll
+                    .fields
+                    .iter()
+                    .map(|f| {
+                        Column::new(empty_column(
+                            f.ty,
+                            f.keep || coll.field_index(&f.name) == coll.key,
+                        ))
+                    })
+                    .collect(),
                 list_open: vec![false; coll.fields.len()],
                 given: vec![false; coll.fields.len()],
                 positions: Vec::new(),
@@ -683,7 +769,13 @@ impl<'s> DatasetBuilder<'s> {
                 len: 0,
             })
             .collect();
-        DatasetBuilder { schema, interner, collections, sources: SourceMap::new(), errors: Vec::new() }
+        DatasetBuilder {
+            schema,
+            interner,
+            collections,
+            sources: SourceMap::new(),
+            errors: Vec::new(),
+        }
     }
 
     /// The schema being loaded.
@@ -718,15 +810,40 @@ impl<'s> DatasetBuilder<'s> {
 
     /// An error for an unknown collection name, with did-you-mean.
     pub fn unknown_collection(&self, src: &SourceText, span: SourceSpan, name: &str) -> DataError {
-        let help = diag::help_did_you_mean(name, "collection", self.schema.collections.iter().map(|c| c.name.as_str()));
-        DataError::UnknownCollection { src: src.clone(), span, name: name.to_string(), help }
+        let help = diag::help_did_you_mean(
+            name,
+            "collection",
+            self.schema.collections.iter().map(|c| c.name.as_str()),
+        );
+        DataError::UnknownCollection {
+            src: src.clone(),
+            span,
+            name: name.to_string(),
+            help,
+        }
     }
 
     /// An error for an unknown field name, with did-you-mean.
-    pub fn unknown_field(&self, src: &SourceText, span: SourceSpan, coll: usize, name: &str) -> DataError {
+    pub fn unknown_field(
+        &self,
+        src: &SourceText,
+        span: SourceSpan,
+        coll: usize,
+        name: &str,
+    ) -> DataError {
         let collection = &self.schema.collections[coll];
-        let help = diag::help_did_you_mean(name, "field", collection.fields.iter().map(|f| f.name.as_str()));
-        DataError::UnknownField { src: src.clone(), span, collection: collection.name.clone(), field: name.to_string(), help }
+        let help = diag::help_did_you_mean(
+            name,
+            "field",
+            collection.fields.iter().map(|f| f.name.as_str()),
+        );
+        DataError::UnknownField {
+            src: src.clone(),
+            span,
+            collection: collection.name.clone(),
+            field: name.to_string(),
+            help,
+        }
     }
 
     /// Starts a record of `coll` at byte `offset` of file `src`.
@@ -756,18 +873,29 @@ impl<'s> DatasetBuilder<'s> {
                     }
                     // An empty CSV cell is an empty list.
                     Cell::Null => Ok(()),
-                    other => Err(CellError::WrongType { expected: self.schema.field_type_name(field_schema.ty), found: other.kind().into() }),
+                    other => Err(CellError::WrongType {
+                        expected: self.schema.field_type_name(field_schema.ty),
+                        found: other.kind().into(),
+                    }),
                 };
             }
         };
         if let Cell::Null = cell {
             if !field_schema.optional {
-                return Err(CellError::NullNotAllowed { expected: self.schema.scalar_name(scalar) });
+                return Err(CellError::NullNotAllowed {
+                    expected: self.schema.scalar_name(scalar),
+                });
             }
             column.set_null(row);
             return push_default(&mut column.data);
         }
-        push_scalar(self.schema, &mut self.interner, &mut column.data, scalar, cell)
+        push_scalar(
+            self.schema,
+            &mut self.interner,
+            &mut column.data,
+            scalar,
+            cell,
+        )
     }
 
     /// Sets field `field` from text (CSV cells, YAML plain scalars), parsed
@@ -786,7 +914,10 @@ impl<'s> DatasetBuilder<'s> {
         let field_schema = &self.schema.collections[coll].fields[field];
         let builder = &mut self.collections[coll];
         if !matches!(field_schema.ty, FieldType::List(_)) {
-            return Err(CellError::WrongType { expected: self.schema.field_type_name(field_schema.ty), found: "a list".into() });
+            return Err(CellError::WrongType {
+                expected: self.schema.field_type_name(field_schema.ty),
+                found: "a list".into(),
+            });
         }
         if std::mem::replace(&mut builder.given[field], true) {
             return Err(CellError::Duplicate);
@@ -796,18 +927,42 @@ impl<'s> DatasetBuilder<'s> {
     }
 
     /// Appends an element to the open list of field `field`.
-    pub fn push_item(&mut self, coll: usize, field: usize, cell: Cell<'_>) -> Result<(), CellError> {
+    pub fn push_item(
+        &mut self,
+        coll: usize,
+        field: usize,
+        cell: Cell<'_>,
+    ) -> Result<(), CellError> {
         let FieldType::List(scalar) = self.schema.collections[coll].fields[field].ty else {
-            return Err(CellError::WrongType { expected: "a list".into(), found: cell.kind().into() });
+            return Err(CellError::WrongType {
+                expected: "a list".into(),
+                found: cell.kind().into(),
+            });
         };
         let cell = match cell {
-            Cell::Str(text) if !matches!(scalar, ScalarType::String | ScalarType::Ref(_) | ScalarType::Enum(_) | ScalarType::Date) => text_cell(scalar, text)?,
-            Cell::Null => return Err(CellError::NullNotAllowed { expected: self.schema.scalar_name(scalar) }),
+            Cell::Str(text)
+                if !matches!(
+                    scalar,
+                    ScalarType::String
+                        | ScalarType::Ref(_)
+                        | ScalarType::Enum(_)
+                        | ScalarType::Date
+                ) =>
+            {
+                text_cell(scalar, text)?
+            }
+            Cell::Null => {
+                return Err(CellError::NullNotAllowed {
+                    expected: self.schema.scalar_name(scalar),
+                });
+            }
             other => other,
         };
         let builder = &mut self.collections[coll];
         match &mut builder.columns[field].data {
-            ColumnData::List { items, .. } => push_scalar(self.schema, &mut self.interner, items, scalar, cell),
+            ColumnData::List { items, .. } => {
+                push_scalar(self.schema, &mut self.interner, items, scalar, cell)
+            }
             _ => Ok(()),
         }
     }
@@ -864,7 +1019,10 @@ impl<'s> DatasetBuilder<'s> {
                             self.errors.push(DataError::DuplicateKey {
                                 src: text.clone(),
                                 span: SourceSpan::new((builder.positions[row] as usize).into(), 1),
-                                first: SourceSpan::new((builder.positions[first as usize] as usize).into(), 1),
+                                first: SourceSpan::new(
+                                    (builder.positions[first as usize] as usize).into(),
+                                    1,
+                                ),
                                 collection: self.schema.collections[coll].name.clone(),
                                 key: self.interner.resolve(key).to_string(),
                             });
@@ -872,19 +1030,31 @@ impl<'s> DatasetBuilder<'s> {
                     }
                 }
             }
-            collections.push(Collection { len: builder.len, columns: builder.columns, positions: builder.positions, source: builder.source, key_index });
+            collections.push(Collection {
+                len: builder.len,
+                columns: builder.columns,
+                positions: builder.positions,
+                source: builder.source,
+                key_index,
+            });
         }
         if !self.errors.is_empty() {
             return Err(self.errors);
         }
         // Resolve references to rows now that every key is known.
-        let key_indexes: Vec<FxHashMap<Sym, u32>> = collections.iter().map(|c| c.key_index.clone()).collect();
+        let key_indexes: Vec<FxHashMap<Sym, u32>> =
+            collections.iter().map(|c| c.key_index.clone()).collect();
         for collection in &mut collections {
             for column in &mut collection.columns {
                 resolve_refs(&mut column.data, &key_indexes);
             }
         }
-        Ok(Dataset { collections, interner: self.interner, sources: self.sources, format })
+        Ok(Dataset {
+            collections,
+            interner: self.interner,
+            sources: self.sources,
+            format,
+        })
     }
 }
 
@@ -892,7 +1062,10 @@ fn resolve_refs(data: &mut ColumnData, key_indexes: &[FxHashMap<Sym, u32>]) {
     match data {
         ColumnData::Ref { target, keys, rows } => {
             let index = &key_indexes[*target as usize];
-            *rows = keys.iter().map(|key| index.get(key).copied().unwrap_or(NO_ROW)).collect();
+            *rows = keys
+                .iter()
+                .map(|key| index.get(key).copied().unwrap_or(NO_ROW))
+                .collect();
         }
         ColumnData::List { items, .. } => resolve_refs(items, key_indexes),
         _ => {}
@@ -929,20 +1102,38 @@ fn push_default(data: &mut ColumnData) -> Result<(), CellError> {
 
 /// Reads text as a value of `ty` (CSV cells, YAML plain scalars).
 fn text_cell(ty: ScalarType, text: &str) -> Result<Cell<'_>, CellError> {
-    let wrong = |found: &str| CellError::WrongType { expected: scalar_plain_name(ty).into(), found: found.into() };
+    let wrong = |found: &str| CellError::WrongType {
+        expected: scalar_plain_name(ty).into(),
+        found: found.into(),
+    };
     match ty {
         ScalarType::Int => match text.parse::<i64>() {
             Ok(value) => Ok(Cell::Int(value)),
-            Err(_) if !text.is_empty() && text.trim_start_matches('-').bytes().all(|b| b.is_ascii_digit()) => Err(CellError::OutOfRange(text.into())),
+            Err(_)
+                if !text.is_empty()
+                    && text
+                        .trim_start_matches('-')
+                        .bytes()
+                        .all(|b| b.is_ascii_digit()) =>
+            {
+                Err(CellError::OutOfRange(text.into()))
+            }
             Err(_) => Err(wrong(&format!("`{text}`"))),
         },
-        ScalarType::Number => text.parse::<f64>().ok().filter(|v| v.is_finite()).map(Cell::Number).ok_or_else(|| wrong(&format!("`{text}`"))),
+        ScalarType::Number => text
+            .parse::<f64>()
+            .ok()
+            .filter(|v| v.is_finite())
+            .map(Cell::Number)
+            .ok_or_else(|| wrong(&format!("`{text}`"))),
         ScalarType::Bool => match text {
             "true" => Ok(Cell::Bool(true)),
             "false" => Ok(Cell::Bool(false)),
             _ => Err(wrong(&format!("`{text}`"))),
         },
-        ScalarType::String | ScalarType::Date | ScalarType::Enum(_) | ScalarType::Ref(_) => Ok(Cell::Str(text)),
+        ScalarType::String | ScalarType::Date | ScalarType::Enum(_) | ScalarType::Ref(_) => {
+            Ok(Cell::Str(text))
+        }
     }
 }
 
@@ -958,13 +1149,38 @@ fn scalar_plain_name(ty: ScalarType) -> &'static str {
     }
 }
 
-fn push_scalar(schema: &DataSchema, interner: &mut Interner, data: &mut ColumnData, ty: ScalarType, cell: Cell<'_>) -> Result<(), CellError> {
-    let wrong = || CellError::WrongType { expected: schema.scalar_name(ty), found: cell.kind().into() };
+fn push_scalar(
+    schema: &DataSchema,
+    interner: &mut Interner,
+    data: &mut ColumnData,
+    ty: ScalarType,
+    cell: Cell<'_>,
+) -> Result<(), CellError> {
+    let wrong = || CellError::WrongType {
+        expected: schema.scalar_name(ty),
+        found: cell.kind().into(),
+    };
     match (ty, cell) {
-        (ScalarType::Int, Cell::Int(value)) => push_if(data, |d| if let ColumnData::Int(v) = d { v.push(value) }),
-        (ScalarType::Number, Cell::Int(value)) => push_if(data, |d| if let ColumnData::Number(v) = d { v.push(value as f64) }),
-        (ScalarType::Number, Cell::Number(value)) => push_if(data, |d| if let ColumnData::Number(v) = d { v.push(value) }),
-        (ScalarType::Bool, Cell::Bool(value)) => push_if(data, |d| if let ColumnData::Bool(v) = d { v.push(value) }),
+        (ScalarType::Int, Cell::Int(value)) => push_if(data, |d| {
+            if let ColumnData::Int(v) = d {
+                v.push(value)
+            }
+        }),
+        (ScalarType::Number, Cell::Int(value)) => push_if(data, |d| {
+            if let ColumnData::Number(v) = d {
+                v.push(value as f64)
+            }
+        }),
+        (ScalarType::Number, Cell::Number(value)) => push_if(data, |d| {
+            if let ColumnData::Number(v) = d {
+                v.push(value)
+            }
+        }),
+        (ScalarType::Bool, Cell::Bool(value)) => push_if(data, |d| {
+            if let ColumnData::Bool(v) = d {
+                v.push(value)
+            }
+        }),
         (ScalarType::String, Cell::Str(text)) => {
             if let ColumnData::Str(v) = data {
                 v.push(interner.get_or_intern(text));
@@ -979,12 +1195,25 @@ fn push_scalar(schema: &DataSchema, interner: &mut Interner, data: &mut ColumnDa
         }
         (ScalarType::Date, Cell::Str(text)) => {
             let days = parse_date(text).ok_or_else(|| CellError::InvalidDate(text.into()))?;
-            push_if(data, |d| if let ColumnData::Date(v) = d { v.push(days) })
+            push_if(data, |d| {
+                if let ColumnData::Date(v) = d {
+                    v.push(days)
+                }
+            })
         }
         (ScalarType::Enum(idx), Cell::Str(text)) => {
             let variants = &schema.enums[idx as usize].variants;
-            let variant = variants.iter().position(|v| v == text).ok_or_else(|| CellError::UnknownVariant { value: text.into(), variants: variants.clone() })?;
-            push_if(data, |d| if let ColumnData::Enum(v) = d { v.push(variant as u16) })
+            let variant = variants.iter().position(|v| v == text).ok_or_else(|| {
+                CellError::UnknownVariant {
+                    value: text.into(),
+                    variants: variants.clone(),
+                }
+            })?;
+            push_if(data, |d| {
+                if let ColumnData::Enum(v) = d {
+                    v.push(variant as u16)
+                }
+            })
         }
         _ => Err(wrong()),
     }

@@ -95,6 +95,7 @@ codes! {
     "E0511" "unknown-variant" "data" "a value is not one of the enum's variants";
     "E0512" "unreadable-data" "data" "a data file or directory cannot be read";
     "E0513" "duplicate-data-field" "data" "a record gives the same field twice";
+    "E0401" "unsupported-for-source" "compile" "a `for` ranges over something other than a collection";
     "E0601" "division-by-zero" "eval" "a division by zero while evaluating a rule";
     "E0901" "unreadable-policy" "cli" "a policy file or directory cannot be read";
     "E0902" "invalid-rule-pattern" "cli" "a --rule pattern is not a valid glob";
@@ -113,7 +114,10 @@ pub fn code_info(code: &str) -> Option<&'static CodeInfo> {
 /// behave the same everywhere. Distance is Damerau-Levenshtein over
 /// characters, bounded by a third of the name's length (at least 1), so
 /// Chinese identifiers and short names are handled alike.
-pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     let limit = (name.chars().count() / 3).max(1);
     candidates
         .into_iter()
@@ -125,7 +129,11 @@ pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str
 }
 
 /// A `help` line that suggests `candidate`, or lists what exists.
-pub fn help_did_you_mean<'a>(name: &str, what: &str, candidates: impl IntoIterator<Item = &'a str> + Clone) -> String {
+pub fn help_did_you_mean<'a>(
+    name: &str,
+    what: &str,
+    candidates: impl IntoIterator<Item = &'a str> + Clone,
+) -> String {
     match did_you_mean(name, candidates.clone()) {
         Some(candidate) => format!("did you mean `{candidate}`?"),
         None => {
@@ -135,7 +143,13 @@ pub fn help_did_you_mean<'a>(name: &str, what: &str, candidates: impl IntoIterat
             if all.is_empty() {
                 format!("no {what} is declared here")
             } else if all.len() <= 12 {
-                format!("the {what}s are: {}", all.iter().map(|name| format!("`{name}`")).collect::<Vec<_>>().join(", "))
+                format!(
+                    "the {what}s are: {}",
+                    all.iter()
+                        .map(|name| format!("`{name}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
             } else {
                 format!("there are {} {what}s; check the spelling", all.len())
             }
@@ -149,7 +163,10 @@ mod tests {
 
     #[test]
     fn suggests_close_names_only() {
-        assert_eq!(did_you_mean("helpr", ["helper", "head", "members"]), Some("helper"));
+        assert_eq!(
+            did_you_mean("helpr", ["helper", "head", "members"]),
+            Some("helper")
+        );
         assert_eq!(did_you_mean("zzz", ["helper", "head"]), None);
         assert_eq!(did_you_mean("人口数", ["人口", "收入"]), Some("人口"));
     }
@@ -160,7 +177,13 @@ mod tests {
         for info in CODES {
             assert!(seen.insert(info.code), "duplicate code {}", info.code);
             assert_eq!(info.code.len(), 5, "{}", info.code);
-            assert!(info.name.chars().all(|c| c.is_ascii_lowercase() || c == '-'), "{}", info.name);
+            assert!(
+                info.name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c == '-'),
+                "{}",
+                info.name
+            );
         }
     }
 }

@@ -78,7 +78,12 @@ pub enum ResolveError {
     },
     /// No schema at all.
     #[error("the policies declare no schema")]
-    #[diagnostic(code(E0202), help("pass the file with the `schema` block too, e.g. `-p policies/ledger.bangfu`, or add a `schema {{ collection … }}` block"))]
+    #[diagnostic(
+        code(E0202),
+        help(
+            "pass the file with the `schema` block too, e.g. `-p policies/ledger.bangfu`, or add a `schema {{ collection … }}` block"
+        )
+    )]
     MissingSchema,
     /// An unknown policy in an override or `extends`.
     #[error("unknown policy `{name}`")]
@@ -134,17 +139,30 @@ fn error_src(sources: &SourceMap, span: Span) -> SourceText {
 }
 
 /// Puts the files of a program together.
-pub fn resolve(files: Vec<File>, overrides: Vec<ParamOverride>, sources: &SourceMap) -> Result<ResolvedProgram, Vec<ResolveError>> {
+pub fn resolve(
+    files: Vec<File>,
+    overrides: Vec<ParamOverride>,
+    sources: &SourceMap,
+) -> Result<ResolvedProgram, Vec<ResolveError>> {
     let mut errors = Vec::new();
     let mut program = ResolvedProgram::default();
     let mut policies: Vec<Policy> = Vec::new();
-    let duplicate = |what: &'static str, ident: &Ident| ResolveError::DuplicateDefinition { src: error_src(sources, ident.span), span: ident.span.into(), what, name: ident.name.clone() };
+    let duplicate = |what: &'static str, ident: &Ident| ResolveError::DuplicateDefinition {
+        src: error_src(sources, ident.span),
+        span: ident.span.into(),
+        what,
+        name: ident.name.clone(),
+    };
     let mut any_schema = false;
     for file in files {
         for schema in file.schemas {
             any_schema = true;
             for collection in schema.collections {
-                if program.collections.iter().any(|c| c.name.name == collection.name.name) {
+                if program
+                    .collections
+                    .iter()
+                    .any(|c| c.name.name == collection.name.name)
+                {
                     errors.push(duplicate("collection", &collection.name));
                 } else {
                     let mut seen: Vec<&str> = Vec::new();
@@ -158,7 +176,11 @@ pub fn resolve(files: Vec<File>, overrides: Vec<ParamOverride>, sources: &Source
                 }
             }
             for enum_decl in schema.enums {
-                if program.enums.iter().any(|e| e.name.name == enum_decl.name.name) {
+                if program
+                    .enums
+                    .iter()
+                    .any(|e| e.name.name == enum_decl.name.name)
+                {
                     errors.push(duplicate("enum", &enum_decl.name));
                 } else {
                     program.enums.push(enum_decl);
@@ -195,7 +217,11 @@ pub fn resolve(files: Vec<File>, overrides: Vec<ParamOverride>, sources: &Source
         src: error_src(sources, ident.span),
         span: ident.span.into(),
         name: ident.name.clone(),
-        help: diag::help_did_you_mean(&ident.name, "policy", policy_names.iter().map(String::as_str)),
+        help: diag::help_did_you_mean(
+            &ident.name,
+            "policy",
+            policy_names.iter().map(String::as_str),
+        ),
     };
 
     // Parents: resolve names and reject cycles.
@@ -219,7 +245,12 @@ pub fn resolve(files: Vec<File>, overrides: Vec<ParamOverride>, sources: &Source
             chain.push(policies[parent].name.name.clone());
             if parent == idx {
                 if let Some(extends) = &policy.extends {
-                    errors.push(ResolveError::ExtendsCycle { src: error_src(sources, extends.span), span: extends.span.into(), name: policy.name.name.clone(), chain: chain.join(" → ") });
+                    errors.push(ResolveError::ExtendsCycle {
+                        src: error_src(sources, extends.span),
+                        span: extends.span.into(),
+                        name: policy.name.name.clone(),
+                        chain: chain.join(" → "),
+                    });
                 }
                 break;
             }
@@ -231,20 +262,40 @@ pub fn resolve(files: Vec<File>, overrides: Vec<ParamOverride>, sources: &Source
         }
     }
 
-    let mut resolved: Vec<ResolvedPolicy> = policies.into_iter().zip(parent_of).map(|(decl, parent)| ResolvedPolicy { decl, parent, overrides: Vec::new() }).collect();
+    let mut resolved: Vec<ResolvedPolicy> = policies
+        .into_iter()
+        .zip(parent_of)
+        .map(|(decl, parent)| ResolvedPolicy {
+            decl,
+            parent,
+            overrides: Vec::new(),
+        })
+        .collect();
     for param_override in overrides {
-        let Some(policy_idx) = policy_names.iter().position(|name| *name == param_override.policy.name) else {
+        let Some(policy_idx) = policy_names
+            .iter()
+            .position(|name| *name == param_override.policy.name)
+        else {
             errors.push(unknown_policy(&param_override.policy));
             continue;
         };
         let policy = &mut resolved[policy_idx];
-        let Some(param_idx) = policy.decl.params.iter().position(|p| p.name.name == param_override.param.name) else {
+        let Some(param_idx) = policy
+            .decl
+            .params
+            .iter()
+            .position(|p| p.name.name == param_override.param.name)
+        else {
             errors.push(ResolveError::UnknownParam {
                 src: error_src(sources, param_override.param.span),
                 span: param_override.param.span.into(),
                 policy: policy.decl.name.name.clone(),
                 name: param_override.param.name.clone(),
-                help: diag::help_did_you_mean(&param_override.param.name, "param", policy.decl.params.iter().map(|p| p.name.name.as_str())),
+                help: diag::help_did_you_mean(
+                    &param_override.param.name,
+                    "param",
+                    policy.decl.params.iter().map(|p| p.name.name.as_str()),
+                ),
             });
             continue;
         };
@@ -252,5 +303,9 @@ pub fn resolve(files: Vec<File>, overrides: Vec<ParamOverride>, sources: &Source
         policy.overrides.push((param_idx, param_override.value));
     }
     program.policies = resolved;
-    if errors.is_empty() { Ok(program) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(program)
+    } else {
+        Err(errors)
+    }
 }

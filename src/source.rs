@@ -41,12 +41,20 @@ impl Default for SourceId {
 impl Span {
     /// A span over `start..end` in `src`.
     pub fn new(src: SourceId, start: usize, end: usize) -> Span {
-        Span { src, start: start as u32, end: end as u32 }
+        Span {
+            src,
+            start: start as u32,
+            end: end as u32,
+        }
     }
 
     /// The smallest span covering both.
     pub fn to(self, other: Span) -> Span {
-        Span { src: self.src, start: self.start.min(other.start), end: self.end.max(other.end) }
+        Span {
+            src: self.src,
+            start: self.start.min(other.start),
+            end: self.end.max(other.end),
+        }
     }
 
     /// Length in bytes.
@@ -78,14 +86,20 @@ pub struct SourceText {
 
 impl fmt::Debug for SourceText {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SourceText").field("name", &self.name).field("len", &self.bytes().len()).finish()
+        f.debug_struct("SourceText")
+            .field("name", &self.name)
+            .field("len", &self.bytes().len())
+            .finish()
     }
 }
 
 impl SourceText {
     /// A file named `name` holding `bytes`.
     pub fn new(name: impl Into<Arc<str>>, bytes: Arc<dyn AsRef<[u8]> + Send + Sync>) -> SourceText {
-        SourceText { name: name.into(), bytes }
+        SourceText {
+            name: name.into(),
+            bytes,
+        }
     }
 
     /// A file held as a string (policy files, test inputs).
@@ -142,8 +156,14 @@ pub fn line_col(bytes: &[u8], offset: usize) -> (usize, usize) {
     let offset = offset.min(bytes.len());
     let before = &bytes[..offset];
     let line = before.iter().filter(|b| **b == b'\n').count() + 1;
-    let line_start = before.iter().rposition(|b| *b == b'\n').map_or(0, |p| p + 1);
-    let col = String::from_utf8_lossy(&bytes[line_start..offset]).chars().count() + 1;
+    let line_start = before
+        .iter()
+        .rposition(|b| *b == b'\n')
+        .map_or(0, |p| p + 1);
+    let col = String::from_utf8_lossy(&bytes[line_start..offset])
+        .chars()
+        .count()
+        + 1;
     (line, col)
 }
 
@@ -154,7 +174,9 @@ impl SourceCode for SourceText {
         context_lines_before: usize,
         context_lines_after: usize,
     ) -> Result<Box<dyn SpanContents<'a> + 'a>, MietteError> {
-        let contents = self.bytes().read_span(span, context_lines_before, context_lines_after)?;
+        let contents = self
+            .bytes()
+            .read_span(span, context_lines_before, context_lines_after)?;
         Ok(Box::new(MietteSpanContents::new_named(
             self.name.to_string(),
             contents.data(),
@@ -191,7 +213,10 @@ impl SourceMap {
 
     /// All files, in the order they were added.
     pub fn iter(&self) -> impl Iterator<Item = (SourceId, &SourceText)> {
-        self.files.iter().enumerate().map(|(idx, text)| (SourceId(idx as u32), text))
+        self.files
+            .iter()
+            .enumerate()
+            .map(|(idx, text)| (SourceId(idx as u32), text))
     }
 }
 

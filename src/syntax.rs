@@ -15,7 +15,10 @@ use thiserror::Error;
 use crate::source::SourceText;
 
 mod generated {
-    #![expect(missing_docs, reason = "the rule enum is generated from grammar/bangfu.pest, documented there")]
+    #![expect(
+        missing_docs,
+        reason = "the rule enum is generated from grammar/bangfu.pest, documented there"
+    )]
     use super::Parser;
 
     /// The pest parser generated from `grammar/bangfu.pest`.
@@ -75,7 +78,9 @@ pub fn parse_expr(src: &SourceText) -> Result<Pairs<'_, Rule>, SyntaxError> {
 
 fn parse_rule(src: &SourceText, rule: Rule) -> Result<Pairs<'_, Rule>, SyntaxError> {
     let Some(text) = src.text() else {
-        let valid_up_to = std::str::from_utf8(src.bytes()).err().map_or(0, |e| e.valid_up_to());
+        let valid_up_to = std::str::from_utf8(src.bytes())
+            .err()
+            .map_or(0, |e| e.valid_up_to());
         return Err(SyntaxError::Grammar {
             src: src.clone(),
             span: SourceSpan::new(valid_up_to.into(), 0),
@@ -93,10 +98,16 @@ fn grammar_error(src: &SourceText, text: &str, error: pest::error::Error<Rule>) 
         pest::error::InputLocation::Span((start, end)) => (start, end),
     };
     let (positives, negatives) = match &error.variant {
-        pest::error::ErrorVariant::ParsingError { positives, negatives } => (positives.clone(), negatives.clone()),
+        pest::error::ErrorVariant::ParsingError {
+            positives,
+            negatives,
+        } => (positives.clone(), negatives.clone()),
         pest::error::ErrorVariant::CustomError { .. } => (Vec::new(), Vec::new()),
     };
-    let mut expected: Vec<&str> = positives.iter().filter_map(|rule| describe(*rule)).collect();
+    let mut expected: Vec<&str> = positives
+        .iter()
+        .filter_map(|rule| describe(*rule))
+        .collect();
     expected.sort_unstable();
     expected.dedup();
     let found = found_at(text, start);
@@ -105,17 +116,28 @@ fn grammar_error(src: &SourceText, text: &str, error: pest::error::Error<Rule>) 
     } else {
         format!("expected {}, found {found}", join_or(&expected))
     };
-    let label = if negatives.iter().any(|rule| *rule == Rule::keyword) || found_is_keyword(text, start) {
-        "a keyword cannot be used as a name here".to_string()
-    } else if expected.is_empty() {
-        "unexpected here".to_string()
-    } else {
-        format!("expected {}", join_or(&expected))
-    };
+    let label =
+        if negatives.iter().any(|rule| *rule == Rule::keyword) || found_is_keyword(text, start) {
+            "a keyword cannot be used as a name here".to_string()
+        } else if expected.is_empty() {
+            "unexpected here".to_string()
+        } else {
+            format!("expected {}", join_or(&expected))
+        };
     let help = help_for(&expected, text, start);
     // Point at the token that stopped the parser, not at a zero-width gap.
-    let token_len = token_at(text, start).len().max(1).min(text.len().saturating_sub(start)).max(usize::from(start < text.len()));
-    SyntaxError::Grammar { src: src.clone(), span: SourceSpan::new(start.into(), (end - start).max(token_len)), message, label, help }
+    let token_len = token_at(text, start)
+        .len()
+        .max(1)
+        .min(text.len().saturating_sub(start))
+        .max(usize::from(start < text.len()));
+    SyntaxError::Grammar {
+        src: src.clone(),
+        span: SourceSpan::new(start.into(), (end - start).max(token_len)),
+        message,
+        label,
+        help,
+    }
 }
 
 fn token_at(text: &str, pos: usize) -> &str {
@@ -125,7 +147,9 @@ fn token_at(text: &str, pos: usize) -> &str {
     match first {
         None => "",
         Some(c) if c.is_alphanumeric() || c == '_' => {
-            let end = rest.find(|c: char| !(c.is_alphanumeric() || c == '_')).unwrap_or(rest.len());
+            let end = rest
+                .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+                .unwrap_or(rest.len());
             &rest[..end]
         }
         Some(c) => &rest[..c.len_utf8()],
@@ -143,7 +167,23 @@ fn found_at(text: &str, pos: usize) -> String {
 fn found_is_keyword(text: &str, pos: usize) -> bool {
     matches!(
         token_at(text, pos),
-        "and" | "or" | "not" | "in" | "where" | "as" | "if" | "then" | "else" | "true" | "false" | "null" | "let" | "require" | "message" | "severity" | "for"
+        "and"
+            | "or"
+            | "not"
+            | "in"
+            | "where"
+            | "as"
+            | "if"
+            | "then"
+            | "else"
+            | "true"
+            | "false"
+            | "null"
+            | "let"
+            | "require"
+            | "message"
+            | "severity"
+            | "for"
     )
 }
 
@@ -189,15 +229,52 @@ fn describe(rule: Rule) -> Option<&'static str> {
         Rule::ident => "a name",
         Rule::string => "a string",
         Rule::number => "a number",
-        Rule::expr | Rule::where_expr | Rule::coalesce | Rule::or_expr | Rule::and_expr | Rule::not_expr | Rule::cmp_expr | Rule::add_expr | Rule::mul_expr | Rule::unary | Rule::postfix | Rule::call | Rule::paren | Rule::list_lit | Rule::map_lit | Rule::if_expr | Rule::list_elem => "an expression",
+        Rule::expr
+        | Rule::where_expr
+        | Rule::coalesce
+        | Rule::or_expr
+        | Rule::and_expr
+        | Rule::not_expr
+        | Rule::cmp_expr
+        | Rule::add_expr
+        | Rule::mul_expr
+        | Rule::unary
+        | Rule::postfix
+        | Rule::call
+        | Rule::paren
+        | Rule::list_lit
+        | Rule::map_lit
+        | Rule::if_expr
+        | Rule::list_elem => "an expression",
         Rule::cmp_op | Rule::add_op | Rule::mul_op | Rule::not_in => "an operator",
         Rule::field_access | Rule::index => "an operator",
-        Rule::type_expr | Rule::list_type | Rule::map_type | Rule::ref_type | Rule::inline_enum | Rule::named_type => "a type",
-        Rule::schema_decl | Rule::policy_decl | Rule::kw_schema | Rule::kw_policy => "`schema` or `policy`",
+        Rule::type_expr
+        | Rule::list_type
+        | Rule::map_type
+        | Rule::ref_type
+        | Rule::inline_enum
+        | Rule::named_type => "a type",
+        Rule::schema_decl | Rule::policy_decl | Rule::kw_schema | Rule::kw_policy => {
+            "`schema` or `policy`"
+        }
         Rule::collection_decl | Rule::enum_decl | Rule::kw_collection => "`collection` or `enum`",
         Rule::field_decl => "a field",
-        Rule::source_decl | Rule::param_decl | Rule::rule_decl | Rule::kw_source | Rule::kw_param | Rule::kw_rule => "a policy item",
-        Rule::for_stmt | Rule::let_stmt | Rule::require_stmt | Rule::message_stmt | Rule::severity_stmt | Rule::kw_for | Rule::kw_let | Rule::kw_require | Rule::kw_message | Rule::kw_severity => "a rule statement",
+        Rule::source_decl
+        | Rule::param_decl
+        | Rule::rule_decl
+        | Rule::kw_source
+        | Rule::kw_param
+        | Rule::kw_rule => "a policy item",
+        Rule::for_stmt
+        | Rule::let_stmt
+        | Rule::require_stmt
+        | Rule::message_stmt
+        | Rule::severity_stmt
+        | Rule::kw_for
+        | Rule::kw_let
+        | Rule::kw_require
+        | Rule::kw_message
+        | Rule::kw_severity => "a rule statement",
         Rule::kw_in => "`in`",
         Rule::kw_then => "`then`",
         Rule::kw_else => "`else`",
@@ -229,7 +306,9 @@ mod tests {
 
     #[test]
     fn reports_what_was_expected() {
-        let error = check("policy p { rule r { require a = 1 } }").err().unwrap_or_default();
+        let error = check("policy p { rule r { require a = 1 } }")
+            .err()
+            .unwrap_or_default();
         assert!(error.contains("expected"), "{error}");
     }
 }

@@ -98,7 +98,10 @@ impl Resolver for NoData<'_> {
         format!("{coll}#{row}")
     }
     fn variant_name(&self, enum_idx: u32, variant: u16) -> &str {
-        self.enums.get(enum_idx as usize).and_then(|e| e.get(variant as usize)).map_or("?", String::as_str)
+        self.enums
+            .get(enum_idx as usize)
+            .and_then(|e| e.get(variant as usize))
+            .map_or("?", String::as_str)
     }
     fn row_key_sym(&self, _coll: u32, _row: u32) -> Option<Sym> {
         None
@@ -137,15 +140,24 @@ impl Value {
             (Value::Null, _) | (_, Value::Null) => false,
             (Value::Bool(a), Value::Bool(b)) => a == b,
             (Value::Int(a), Value::Int(b)) => a == b,
-            (Value::Int(_) | Value::Number(_), Value::Int(_) | Value::Number(_)) => self.as_f64() == other.as_f64(),
+            (Value::Int(_) | Value::Number(_), Value::Int(_) | Value::Number(_)) => {
+                self.as_f64() == other.as_f64()
+            }
             (Value::Sym(a), Value::Sym(b)) => a == b,
-            (Value::Sym(_) | Value::Text(_), Value::Sym(_) | Value::Text(_)) => self.as_str(resolver) == other.as_str(resolver),
+            (Value::Sym(_) | Value::Text(_), Value::Sym(_) | Value::Text(_)) => {
+                self.as_str(resolver) == other.as_str(resolver)
+            }
             (Value::Date(a), Value::Date(b)) => a == b,
             (Value::Enum(ea, va), Value::Enum(eb, vb)) => ea == eb && va == vb,
             (Value::Row(ca, ra), Value::Row(cb, rb)) => ca == cb && ra == rb,
-            (Value::Row(coll, row), Value::Sym(sym)) | (Value::Sym(sym), Value::Row(coll, row)) => resolver.row_key_sym(*coll, *row) == Some(*sym),
-            (Value::Row(coll, row), Value::Text(text)) | (Value::Text(text), Value::Row(coll, row)) => resolver.row_key(*coll, *row) == **text,
-            (Value::List(a), Value::List(b)) => a.len() == b.len() && a.iter().zip(b.iter()).all(|(x, y)| x.equals(y, resolver)),
+            (Value::Row(coll, row), Value::Sym(sym)) | (Value::Sym(sym), Value::Row(coll, row)) => {
+                resolver.row_key_sym(*coll, *row) == Some(*sym)
+            }
+            (Value::Row(coll, row), Value::Text(text))
+            | (Value::Text(text), Value::Row(coll, row)) => resolver.row_key(*coll, *row) == **text,
+            (Value::List(a), Value::List(b)) => {
+                a.len() == b.len() && a.iter().zip(b.iter()).all(|(x, y)| x.equals(y, resolver))
+            }
             _ => false,
         }
     }
@@ -155,8 +167,12 @@ impl Value {
     pub fn compare(&self, other: &Value, resolver: &dyn Resolver) -> Option<std::cmp::Ordering> {
         match (self, other) {
             (Value::Int(a), Value::Int(b)) => Some(a.cmp(b)),
-            (Value::Int(_) | Value::Number(_), Value::Int(_) | Value::Number(_)) => self.as_f64()?.partial_cmp(&other.as_f64()?),
-            (Value::Sym(_) | Value::Text(_), Value::Sym(_) | Value::Text(_)) => Some(self.as_str(resolver)?.cmp(other.as_str(resolver)?)),
+            (Value::Int(_) | Value::Number(_), Value::Int(_) | Value::Number(_)) => {
+                self.as_f64()?.partial_cmp(&other.as_f64()?)
+            }
+            (Value::Sym(_) | Value::Text(_), Value::Sym(_) | Value::Text(_)) => {
+                Some(self.as_str(resolver)?.cmp(other.as_str(resolver)?))
+            }
             (Value::Date(a), Value::Date(b)) => Some(a.cmp(b)),
             (Value::Enum(ea, va), Value::Enum(eb, vb)) if ea == eb => Some(va.cmp(vb)),
             (Value::Bool(a), Value::Bool(b)) => Some(a.cmp(b)),
@@ -176,7 +192,9 @@ impl Value {
             Value::Sym(sym) => out.push_str(resolver.resolve(*sym)),
             Value::Text(text) => out.push_str(text),
             Value::Date(days) => out.push_str(&crate::data::format_date(*days)),
-            Value::Enum(enum_idx, variant) => out.push_str(resolver.variant_name(*enum_idx, *variant)),
+            Value::Enum(enum_idx, variant) => {
+                out.push_str(resolver.variant_name(*enum_idx, *variant))
+            }
             Value::Row(coll, row) => out.push_str(&resolver.row_key(*coll, *row)),
             Value::Rows(coll, rows) => {
                 out.push('[');

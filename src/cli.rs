@@ -1,0 +1,178 @@
+//! Stage `cli`: arguments, files, terminal and exit codes.
+//!
+//! Takes argv; runs a subcommand; gives an [`ExitCode`]: 0 when no
+//! violation of severity error was found, 1 when some were, 2 on a usage,
+//! policy or data error.
+//!
+//! **Invariant:** only `cli` knows argv, the terminal and exit codes; the
+//! library below it never prints.
+
+pub mod check;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use miette::{Diagnostic, SourceSpan};
+use thiserror::Error;
+
+use crate::PolicyFile;
+use crate::source::SourceText;
+
+/// Exit code: no violation at error severity.
+pub const EXIT_OK: u8 = 0;
+/// Exit code: violations at error severity.
+pub const EXIT_VIOLATIONS: u8 = 1;
+/// Exit code: a usage, policy or data error.
+pub const EXIT_ERROR: u8 = 2;
+
+/// bangfu: check structured data against declarative policies.
+#[derive(Debug, Parser)]
+#[command(name = "bangfu", version, about, long_about = None)]
+pub struct Cli {
+    /// The subcommand.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check a dataset against policies and report violations.
+    ///
+    /// Exit status: 0 when no violation of severity error is found, 1 when
+    /// some are, 2 on a usage, policy or data error.
+    Check(check::CheckArgs),
+}
+
+/// `--format` values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum FormatArg {
+    /// Readable text grouped by rule, with counts.
+    Human,
+    /// One JSON document with the violations and a summary.
+    Json,
+    /// One JSON object per violation per line.
+    Jsonl,
+}
+
+/// Errors of the command line itself.
+#[derive(Debug, Error, Diagnostic)]
+pub enum CliError {
+    /// A policy path that cannot be read.
+    #[error("cannot read policy path `{path}`: {reason}")]
+    #[diagnostic(
+        code(E0901),
+        help(
+            "pass a `.bangfu` file or a directory holding some; without `-p` the bundled policies are used"
+        )
+    )]
+    UnreadablePolicy {
+        /// Path.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// A bad `--rule` glob.
+    #[error("invalid --rule pattern `{pattern}`: {reason}")]
+    #[diagnostic(
+        code(E0902),
+        help("patterns are globs over rule ids, e.g. `three_one.*` or `*.helper`")
+    )]
+    InvalidRulePattern {
+        /// Pattern.
+        pattern: String,
+        /// Why.
+        reason: String,
+    },
+    /// A `--param` that is not `POLICY.NAME=VALUE`.
+    #[error("invalid --param `{arg}`")]
+    #[diagnostic(
+        code(E0903),
+        help(
+            "write `--param POLICY.NAME=VALUE`, e.g. `--param three_one.threshold=15`; VALUE is a literal such as 15, 0.05, \"text\" or [\"51\"]"
+        )
+    )]
+    InvalidParam {
+        /// The argument.
+        #[source_code]
+        src: SourceText,
+        /// Where.
+        #[label("expected POLICY.NAME=VALUE")]
+        span: SourceSpan,
+        /// The argument.
+        arg: String,
+    },
+    /// A `--rule` that selects nothing.
+    #[error("no rule id matches --rule `{pattern}`")]
+    #[diagnostic(code(E0904), help("{help}"))]
+    NoMatchingRule {
+        /// Pattern.
+        pattern: String,
+        /// Did-you-mean or the list of ids.
+        help: String,
+    },
+}
+
+/// Runs the command line; returns the process exit code.
+pub fn run() -> ExitCode {
+    let cli = Cli::parse();
+    let code = match cli.command {
+        Command::Check(args) => check::run(&args),
+    };
+    ExitCode::from(code)
+}
+
+/// Prints diagnostics to stderr.
+pub fn report_errors<E: Diagnostic + Send + Sync + 'static>(errors: Vec<E>) {
+    let n_errors = errors.len();
+    for error in errors {
+        eprintln!("{:?}", miette::Report::new(error));
+    }
+    if n_errors > 1 {
+        eprintln!("{n_errors} errors");
+    }
+}
+
+/// Reads the policy files at `paths` (files, or directories searched for
+/// `*.bangfu`), or the bundled policies when `paths` is empty.
+pub fn read_policies(paths: &[PathBuf]) -> Result<Vec<PolicyFile>, CliError> {
+    if paths.is_empty() {
+        return Ok(crate::bundled_policies());
+    }
+    let mut files = Vec::new();
+    for path in paths {
+        let unreadable = |reason: String| CliError::UnreadablePolicy {
+            path: path.display().to_string(),
+            reason,
+        };
+        if path.is_dir() {
+            let mut found = Vec::new();
+            collect_policy_files(path, &mut found).map_err(|e| unreadable(e.to_string()))?;
+            if found.is_empty() {
+                return Err(unreadable("the directory holds no `.bangfu` file".into()));
+            }
+            found.sort();
+            for file in found {
+                let text = std::fs::read_to_string(&file).map_err(|e| unreadable(e.to_string()))?;
+                files.push(PolicyFile::new(file.display().to_string(), text));
+            }
+        } else {
+            let text = std::fs::read_to_string(path).map_err(|e| unreadable(e.to_string()))?;
+            files.push(PolicyFile::new(path.display().to_string(), text));
+        }
+    }
+    Ok(files)
+}
+
+fn collect_policy_files(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            collect_policy_files(&path, out)?;
+        } else if path.extension().is_some_and(|ext| ext == "bangfu") {
+            out.push(path);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,850 @@
+//! Stage `compile`: a checked program turned into an evaluation [`Plan`].
+//!
+//! Takes a [`CheckedProgram`]; gives a [`Plan`]: per rule a scan of the
+//! quantified collection, a filter, `let` bindings, conditions and a message,
+//! all as [`PExpr`] trees over slots, columns and hash indexes. The plan is a
+//! relational description (scans, filters, key lookups, projections,
+//! aggregates), not closures, so a later stage can lower it to SQL.
+//!
+//! Two planning decisions are made here:
+//! - a filter over a collection (`xs where field == outer` or `outer in
+//!   list_field`, and back-references) becomes a [`PExpr::Lookup`] in a hash
+//!   index built once per run ([`IndexSpec`]); the other conjuncts stay as a
+//!   residual filter over the matching rows only;
+//! - an expression that depends on no binding (`count(xs where flag)` in a
+//!   per-entity rule) becomes a [`PExpr::Invariant`], evaluated once per run.
+//!
+//! The plan also marks which fields any rule reads, so loaders skip the rest.
+//!
+//! **Invariant:** a filter inside a quantifier scans a whole collection only
+//! when none of its conjuncts is an equality or membership test an index can
+//! serve; everything else is a hash lookup, so no planned rule is quadratic
+//! in the data for the filter forms documented in docs/language.md.
+
+use miette::{Diagnostic, SourceSpan};
+use thiserror::Error;
+
+use crate::ast::{BinaryOp, Expr, ExprKind, TemplatePart, UnaryOp};
+use crate::check::{Access, Builtin, CheckedProgram, CheckedSchema, Member, NameRes};
+use crate::data::{FieldType, ScalarType};
+use crate::diag::Severity;
+use crate::resolve::ParamOrigin;
+use crate::source::{SourceMap, SourceText, Span};
+use crate::value::Value;
+
+/// A key part of a hash index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct IndexKey {
+    /// The field.
+    pub field: u32,
+    /// Whether the field is a list: each element is a key.
+    pub list: bool,
+}
+
+/// A hash index to build once per run: rows of `coll` by the values of `keys`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct IndexSpec {
+    /// Collection.
+    pub coll: u32,
+    /// Key parts, in probe order.
+    pub keys: Vec<IndexKey>,
+}
+
+/// An expression of the plan.
+#[derive(Clone, Debug)]
+pub enum PExpr {
+    /// A constant.
+    Const(Value),
+    /// A binding.
+    Local(u32),
+    /// A value computed once per run.
+    Invariant(u32),
+    /// A field of the record `base`.
+    Field {
+        /// A record.
+        base: Box<PExpr>,
+        /// Its collection.
+        coll: u32,
+        /// The field.
+        field: u32,
+    },
+    /// A field of every record of `source`: a list.
+    Project {
+        /// Records.
+        source: Box<PExpr>,
+        /// Their collection.
+        coll: u32,
+        /// The field.
+        field: u32,
+    },
+    /// `base[index]`
+    Index(Box<PExpr>, Box<PExpr>),
+    /// `not x`
+    Not(Box<PExpr>),
+    /// `-x`
+    Neg(Box<PExpr>),
+    /// `a and b` (three-valued).
+    And(Box<PExpr>, Box<PExpr>),
+    /// `a or b` (three-valued).
+    Or(Box<PExpr>, Box<PExpr>),
+    /// Other binary operators.
+    Binary {
+        /// Operator.
+        op: BinaryOp,
+        /// Left operand.
+        left: Box<PExpr>,
+        /// Right operand.
+        right: Box<PExpr>,
+        /// For runtime errors.
+        span: Span,
+    },
+    /// `if c then a else b`
+    If(Box<PExpr>, Box<PExpr>, Box<PExpr>),
+    /// A builtin call.
+    Call {
+        /// Function.
+        builtin: Builtin,
+        /// Arguments.
+        args: Vec<PExpr>,
+        /// For runtime errors.
+        span: Span,
+    },
+    /// A list literal; elements with a condition are kept when it holds.
+    List(Vec<(PExpr, Option<PExpr>)>),
+    /// A string template: the parts' texts concatenated.
+    Template(Vec<PExpr>),
+    /// Every record of a collection.
+    Scan(u32),
+    /// The records whose index key equals the probes.
+    Lookup {
+        /// Index into `Plan::indexes`.
+        index: u32,
+        /// One value per key part.
+        probes: Vec<PExpr>,
+    },
+    /// The records (or list elements) of `source` for which `cond` holds,
+    /// with each bound to `slot`.
+    Filter {
+        /// Records or a list.
+        source: Box<PExpr>,
+        /// Slot of the element.
+        slot: u32,
+        /// Condition.
+        cond: Box<PExpr>,
+    },
+}
+
+/// A param as the plan uses it.
+#[derive(Clone, Debug)]
+pub struct ParamValue {
+    /// Name.
+    pub name: String,
+    /// Value in force.
+    pub value: Value,
+    /// Where it came from.
+    pub origin: ParamOrigin,
+}
+
+/// A policy as the plan and the output know it.
+#[derive(Clone, Debug)]
+pub struct PolicyInfo {
+    /// Name.
+    pub name: String,
+    /// Title.
+    pub title: Option<String>,
+    /// Source citations.
+    pub sources: Vec<String>,
+    /// Params.
+    pub params: Vec<ParamValue>,
+}
+
+/// One rule, planned.
+#[derive(Clone, Debug)]
+pub struct RulePlan {
+    /// `policy.rule`
+    pub id: String,
+    /// Title.
+    pub title: String,
+    /// Index into `Plan::policies`.
+    pub policy: usize,
+    /// Severity.
+    pub severity: Severity,
+    /// Quantified collection; `None` for a dataset-level rule.
+    pub entity: Option<u32>,
+    /// Slot of the entity.
+    pub var_slot: u32,
+    /// The `where` of the `for`.
+    pub filter: Option<PExpr>,
+    /// `let` bindings, in order.
+    pub lets: Vec<(u32, PExpr)>,
+    /// Conditions, each with its span.
+    pub requires: Vec<(PExpr, Span)>,
+    /// Message.
+    pub message: Option<PExpr>,
+    /// Slots needed.
+    pub n_slots: u32,
+    /// The rule's declaration.
+    pub span: Span,
+}
+
+/// The evaluation plan of a program.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    /// The schema, with `keep` set on every field a rule reads.
+    pub schema: CheckedSchema,
+    /// Policies.
+    pub policies: Vec<PolicyInfo>,
+    /// Rules, in policy and declaration order.
+    pub rules: Vec<RulePlan>,
+    /// Hash indexes to build.
+    pub indexes: Vec<IndexSpec>,
+    /// Expressions to evaluate once per run.
+    pub invariants: Vec<PExpr>,
+    /// The policy files, for diagnostics.
+    pub sources: SourceMap,
+}
+
+/// Problems the compile stage reports.
+#[derive(Debug, Error, Diagnostic)]
+pub enum CompileError {
+    /// A `for` over something that is not a collection.
+    #[error("`for` must range over a collection, optionally with `where`")]
+    #[diagnostic(
+        code(E0401),
+        help("write `for x in COLLECTION where CONDITION`; filter sub-collections with `let`")
+    )]
+    UnsupportedForSource {
+        /// The file.
+        #[source_code]
+        src: SourceText,
+        /// Where.
+        #[label("not a collection name")]
+        span: SourceSpan,
+    },
+}
+
+/// Compiles a checked program.
+pub fn compile(program: &CheckedProgram, sources: &SourceMap) -> Result<Plan, Vec<CompileError>> {
+    let mut compiler = Compiler {
+        program,
+        indexes: Vec::new(),
+        invariants: Vec::new(),
+        params: Vec::new(),
+        errors: Vec::new(),
+        sources,
+    };
+    let mut policies = Vec::new();
+    let mut rules = Vec::new();
+    for (policy_idx, policy) in program.policies.iter().enumerate() {
+        let params: Vec<ParamValue> = policy
+            .params
+            .iter()
+            .map(|p| ParamValue {
+                name: p.name.clone(),
+                value: const_value(program, &p.value),
+                origin: p.origin.clone(),
+            })
+            .collect();
+        compiler.params = params.iter().map(|p| p.value.clone()).collect();
+        for rule in &policy.rules {
+            let (entity, var_slot) = rule
+                .entity
+                .map_or((None, 0), |(coll, slot)| (Some(coll), slot));
+            let filter = match &rule.source {
+                Some(Expr {
+                    kind:
+                        ExprKind::Where {
+                            source, condition, ..
+                        },
+                    ..
+                }) if is_collection_name(program, source) => Some(compiler.expr(condition)),
+                Some(source) if is_collection_name(program, source) => None,
+                Some(source) => {
+                    compiler.errors.push(CompileError::UnsupportedForSource {
+                        src: sources.get(source.span.src).clone(),
+                        span: source.span.into(),
+                    });
+                    None
+                }
+                None => None,
+            };
+            let lets = rule
+                .lets
+                .iter()
+                .map(|(slot, _, value)| (*slot, compiler.expr(value)))
+                .collect();
+            let requires = rule
+                .requires
+                .iter()
+                .map(|e| (compiler.expr(e), e.span))
+                .collect();
+            let message = rule.message.as_ref().map(|e| compiler.expr(e));
+            rules.push(RulePlan {
+                id: rule.id.clone(),
+                title: rule.title.clone(),
+                policy: policy_idx,
+                severity: rule.severity,
+                entity,
+                var_slot,
+                filter,
+                lets,
+                requires,
+                message,
+                n_slots: rule.n_slots,
+                span: rule.span,
+            });
+        }
+        policies.push(PolicyInfo {
+            name: policy.name.clone(),
+            title: policy.title.clone(),
+            sources: policy.sources.clone(),
+            params,
+        });
+    }
+    if !compiler.errors.is_empty() {
+        return Err(compiler.errors);
+    }
+    let Compiler {
+        indexes,
+        invariants,
+        ..
+    } = compiler;
+    let mut plan = Plan {
+        schema: program.schema.clone(),
+        policies,
+        rules,
+        indexes,
+        invariants,
+        sources: sources.clone(),
+    };
+    mark_kept_fields(&mut plan);
+    Ok(plan)
+}
+
+fn is_collection_name(program: &CheckedProgram, expr: &Expr) -> bool {
+    matches!(program.names.get(&expr.id), Some(NameRes::Collection(_)))
+}
+
+/// The value of a constant expression (param defaults and overrides; the
+/// checker has made sure they are constants).
+fn const_value(program: &CheckedProgram, expr: &Expr) -> Value {
+    match &expr.kind {
+        ExprKind::Int(value) => Value::Int(*value),
+        ExprKind::Number(value) => Value::Number(*value),
+        ExprKind::Str(text) => Value::Text(text.as_str().into()),
+        ExprKind::Bool(value) => Value::Bool(*value),
+        ExprKind::Null => Value::Null,
+        ExprKind::Name(_) => match program.names.get(&expr.id) {
+            Some(NameRes::Variant(enum_idx, variant)) => Value::Enum(*enum_idx, *variant),
+            _ => Value::Null,
+        },
+        ExprKind::List(elems) => Value::List(
+            elems
+                .iter()
+                .map(|e| const_value(program, &e.value))
+                .collect(),
+        ),
+        ExprKind::Map(entries) => Value::Map(
+            entries
+                .iter()
+                .map(|(k, v)| (const_value(program, k), const_value(program, v)))
+                .collect(),
+        ),
+        ExprKind::Call(_, args) if matches!(program.calls.get(&expr.id), Some(Builtin::Date)) => {
+            match args.first().map(|a| &a.kind) {
+                Some(ExprKind::Str(text)) => {
+                    crate::data::parse_date(text).map_or(Value::Null, Value::Date)
+                }
+                _ => Value::Null,
+            }
+        }
+        ExprKind::Unary(UnaryOp::Neg, operand) => match const_value(program, operand) {
+            Value::Int(value) => Value::Int(value.wrapping_neg()),
+            Value::Number(value) => Value::Number(-value),
+            _ => Value::Null,
+        },
+        _ => Value::Null,
+    }
+}
+
+struct Compiler<'a> {
+    program: &'a CheckedProgram,
+    indexes: Vec<IndexSpec>,
+    invariants: Vec<PExpr>,
+    params: Vec<Value>,
+    errors: Vec<CompileError>,
+    #[expect(
+        dead_code,
+        reason = "kept for compile diagnostics that quote policy text"
+    )]
+    sources: &'a SourceMap,
+}
+
+impl Compiler<'_> {
+    fn index(&mut self, spec: IndexSpec) -> u32 {
+        match self.indexes.iter().position(|existing| *existing == spec) {
+            Some(idx) => idx as u32,
+            None => {
+                self.indexes.push(spec);
+                self.indexes.len() as u32 - 1
+            }
+        }
+    }
+
+    /// Hoists `expr` into an invariant if it depends on no binding and is
+    /// worth computing once (it touches a collection).
+    fn hoist(&mut self, expr: PExpr) -> PExpr {
+        if is_relational(&expr) && !uses_outer(&expr, &mut Vec::new()) {
+            self.invariants.push(expr);
+            PExpr::Invariant(self.invariants.len() as u32 - 1)
+        } else {
+            expr
+        }
+    }
+
+    fn member(&mut self, base: PExpr, member: Member) -> PExpr {
+        match member {
+            Member::Field { coll, field } => PExpr::Field {
+                base: Box::new(base),
+                coll,
+                field,
+            },
+            Member::Backref {
+                source,
+                field,
+                list,
+            } => {
+                let index = self.index(IndexSpec {
+                    coll: source,
+                    keys: vec![IndexKey { field, list }],
+                });
+                PExpr::Lookup {
+                    index,
+                    probes: vec![base],
+                }
+            }
+        }
+    }
+
+    fn expr(&mut self, expr: &Expr) -> PExpr {
+        match &expr.kind {
+            ExprKind::Int(value) => PExpr::Const(Value::Int(*value)),
+            ExprKind::Number(value) => PExpr::Const(Value::Number(*value)),
+            ExprKind::Str(text) => PExpr::Const(Value::Text(text.as_str().into())),
+            ExprKind::Bool(value) => PExpr::Const(Value::Bool(*value)),
+            ExprKind::Null => PExpr::Const(Value::Null),
+            ExprKind::Template(parts) => PExpr::Template(
+                parts
+                    .iter()
+                    .map(|part| match part {
+                        TemplatePart::Text(text) => PExpr::Const(Value::Text(text.as_str().into())),
+                        TemplatePart::Expr(inner) => self.expr(inner),
+                    })
+                    .collect(),
+            ),
+            ExprKind::Name(_) => match self.program.names.get(&expr.id).copied() {
+                Some(NameRes::Local(slot)) => PExpr::Local(slot),
+                Some(NameRes::Implicit { slot, member }) => {
+                    let compiled = self.member(PExpr::Local(slot), member);
+                    self.hoist(compiled)
+                }
+                Some(NameRes::Param(idx)) => PExpr::Const(
+                    self.params
+                        .get(idx as usize)
+                        .cloned()
+                        .unwrap_or(Value::Null),
+                ),
+                Some(NameRes::Collection(coll)) => self.hoist(PExpr::Scan(coll)),
+                Some(NameRes::Variant(enum_idx, variant)) => {
+                    PExpr::Const(Value::Enum(enum_idx, variant))
+                }
+                None => PExpr::Const(Value::Null),
+            },
+            ExprKind::Field(base, _) => {
+                let compiled_base = self.expr(base);
+                let compiled = match self.program.accesses.get(&expr.id).copied() {
+                    Some(Access::Member(member)) => self.member(compiled_base, member),
+                    Some(Access::Project { coll, field }) => PExpr::Project {
+                        source: Box::new(compiled_base),
+                        coll,
+                        field,
+                    },
+                    None => PExpr::Const(Value::Null),
+                };
+                self.hoist(compiled)
+            }
+            ExprKind::Index(base, index) => {
+                PExpr::Index(Box::new(self.expr(base)), Box::new(self.expr(index)))
+            }
+            ExprKind::Call(_, args) => {
+                let compiled_args = args.iter().map(|arg| self.expr(arg)).collect();
+                let Some(builtin) = self.program.calls.get(&expr.id).copied() else {
+                    return PExpr::Const(Value::Null);
+                };
+                let compiled = PExpr::Call {
+                    builtin,
+                    args: compiled_args,
+                    span: expr.span,
+                };
+                self.hoist(compiled)
+            }
+            ExprKind::List(elems) => PExpr::List(
+                elems
+                    .iter()
+                    .map(|elem| {
+                        (
+                            self.expr(&elem.value),
+                            elem.condition.as_ref().map(|c| self.expr(c)),
+                        )
+                    })
+                    .collect(),
+            ),
+            ExprKind::Map(entries) => {
+                // Map literals in rules are constant tables.
+                PExpr::Const(Value::Map(
+                    entries
+                        .iter()
+                        .map(|(k, v)| (const_value(self.program, k), const_value(self.program, v)))
+                        .collect(),
+                ))
+            }
+            ExprKind::Unary(UnaryOp::Not, operand) => PExpr::Not(Box::new(self.expr(operand))),
+            ExprKind::Unary(UnaryOp::Neg, operand) => PExpr::Neg(Box::new(self.expr(operand))),
+            ExprKind::Binary(BinaryOp::And, left, right) => {
+                PExpr::And(Box::new(self.expr(left)), Box::new(self.expr(right)))
+            }
+            ExprKind::Binary(BinaryOp::Or, left, right) => {
+                PExpr::Or(Box::new(self.expr(left)), Box::new(self.expr(right)))
+            }
+            ExprKind::Binary(op, left, right) => PExpr::Binary {
+                op: *op,
+                left: Box::new(self.expr(left)),
+                right: Box::new(self.expr(right)),
+                span: expr.span,
+            },
+            ExprKind::If(condition, then, otherwise) => PExpr::If(
+                Box::new(self.expr(condition)),
+                Box::new(self.expr(then)),
+                Box::new(self.expr(otherwise)),
+            ),
+            ExprKind::Where {
+                source, condition, ..
+            } => {
+                let compiled = self.filter(expr, source, condition);
+                self.hoist(compiled)
+            }
+        }
+    }
+
+    /// Plans `source where condition`: index lookups for the conjuncts that
+    /// compare an element field with a value not depending on the element,
+    /// a residual filter for the rest.
+    fn filter(&mut self, expr: &Expr, source: &Expr, condition: &Expr) -> PExpr {
+        let Some(slot) = self.program.binders.get(&expr.id).copied() else {
+            return PExpr::Const(Value::Null);
+        };
+        // The base: a whole collection, or a back-reference (already a lookup).
+        let (coll, mut keys, mut probes) = match (
+            &source.kind,
+            self.program.names.get(&source.id),
+            self.program.accesses.get(&source.id),
+        ) {
+            (ExprKind::Name(_), Some(NameRes::Collection(coll)), _) => {
+                (Some(*coll), Vec::new(), Vec::new())
+            }
+            (
+                ExprKind::Name(_),
+                Some(NameRes::Implicit {
+                    slot: outer,
+                    member:
+                        Member::Backref {
+                            source,
+                            field,
+                            list,
+                        },
+                }),
+                _,
+            ) => (
+                Some(*source),
+                vec![IndexKey {
+                    field: *field,
+                    list: *list,
+                }],
+                vec![PExpr::Local(*outer)],
+            ),
+            (
+                ExprKind::Field(base, _),
+                _,
+                Some(Access::Member(Member::Backref {
+                    source,
+                    field,
+                    list,
+                })),
+            ) => (
+                Some(*source),
+                vec![IndexKey {
+                    field: *field,
+                    list: *list,
+                }],
+                vec![self.expr(base)],
+            ),
+            _ => (None, Vec::new(), Vec::new()),
+        };
+        let Some(coll) = coll else {
+            let compiled_source = self.expr(source);
+            let cond = self.expr(condition);
+            return PExpr::Filter {
+                source: Box::new(compiled_source),
+                slot,
+                cond: Box::new(cond),
+            };
+        };
+        let mut residual = Vec::new();
+        let mut conjuncts = Vec::new();
+        split_and(condition, &mut conjuncts);
+        for conjunct in conjuncts {
+            match self.key_of(conjunct, slot, coll, keys.iter().any(|k| k.list)) {
+                Some((key, probe)) => {
+                    keys.push(key);
+                    probes.push(probe);
+                }
+                None => residual.push(self.expr(conjunct)),
+            }
+        }
+        let base = if keys.is_empty() {
+            PExpr::Scan(coll)
+        } else {
+            let index = self.index(IndexSpec { coll, keys });
+            PExpr::Lookup { index, probes }
+        };
+        match residual
+            .into_iter()
+            .reduce(|a, b| PExpr::And(Box::new(a), Box::new(b)))
+        {
+            None => base,
+            Some(cond) => PExpr::Filter {
+                source: Box::new(base),
+                slot,
+                cond: Box::new(cond),
+            },
+        }
+    }
+
+    /// If `conjunct` is `element.field == value` or `value in element.list`
+    /// with `value` independent of the element, the index key and the probe.
+    fn key_of(
+        &mut self,
+        conjunct: &Expr,
+        slot: u32,
+        coll: u32,
+        have_list_key: bool,
+    ) -> Option<(IndexKey, PExpr)> {
+        let ExprKind::Binary(op, left, right) = &conjunct.kind else {
+            return None;
+        };
+        let candidates: &[(&Expr, &Expr)] = match op {
+            BinaryOp::Eq => &[(left, right), (right, left)],
+            BinaryOp::In => &[(right, left)],
+            _ => return None,
+        };
+        for (field_side, value_side) in candidates.iter().copied() {
+            let Some(field) = self.element_field(field_side, slot, coll) else {
+                continue;
+            };
+            let field_ty =
+                self.program.schema.data.collections[coll as usize].fields[field as usize].ty;
+            let list = matches!(field_ty, FieldType::List(_));
+            // `==` needs a scalar field, `in` a list field; numbers are not
+            // keyed (int/number equality would need normalising both sides).
+            let usable = match (op, field_ty) {
+                (BinaryOp::Eq, FieldType::Scalar(scalar)) => !matches!(scalar, ScalarType::Number),
+                (BinaryOp::In, FieldType::List(_)) => !have_list_key,
+                _ => false,
+            };
+            if !usable
+                || mentions_slot(self.program, value_side, slot)
+                || matches!(value_side.kind, ExprKind::Null)
+            {
+                continue;
+            }
+            let probe = self.expr(value_side);
+            return Some((IndexKey { field, list }, probe));
+        }
+        None
+    }
+
+    /// The field index if `expr` reads a stored field of the element in `slot`.
+    fn element_field(&self, expr: &Expr, slot: u32, coll: u32) -> Option<u32> {
+        match &expr.kind {
+            ExprKind::Name(_) => match self.program.names.get(&expr.id) {
+                Some(NameRes::Implicit {
+                    slot: s,
+                    member: Member::Field { coll: c, field },
+                }) if *s == slot && *c == coll => Some(*field),
+                _ => None,
+            },
+            ExprKind::Field(base, _) => match (
+                self.program.names.get(&base.id),
+                self.program.accesses.get(&expr.id),
+            ) {
+                (
+                    Some(NameRes::Local(s)),
+                    Some(Access::Member(Member::Field { coll: c, field })),
+                ) if *s == slot && *c == coll => Some(*field),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+}
+
+fn split_and<'e>(expr: &'e Expr, out: &mut Vec<&'e Expr>) {
+    match &expr.kind {
+        ExprKind::Binary(BinaryOp::And, left, right) => {
+            split_and(left, out);
+            split_and(right, out);
+        }
+        _ => out.push(expr),
+    }
+}
+
+/// Whether `expr` refers to the binding in `slot` (directly or through an
+/// implicit field).
+fn mentions_slot(program: &CheckedProgram, expr: &Expr, slot: u32) -> bool {
+    let mut found = false;
+    crate::check::walk(expr, &mut |e| match program.names.get(&e.id) {
+        Some(NameRes::Local(s)) | Some(NameRes::Implicit { slot: s, .. }) if *s == slot => {
+            found = true
+        }
+        _ => {}
+    });
+    found
+}
+
+fn is_relational(expr: &PExpr) -> bool {
+    match expr {
+        PExpr::Scan(_) | PExpr::Lookup { .. } | PExpr::Filter { .. } | PExpr::Project { .. } => {
+            true
+        }
+        PExpr::Call { args, .. } => args.iter().any(is_relational),
+        _ => false,
+    }
+}
+
+/// Whether `expr` reads a slot it does not bind itself.
+fn uses_outer(expr: &PExpr, bound: &mut Vec<u32>) -> bool {
+    match expr {
+        PExpr::Const(_) | PExpr::Invariant(_) | PExpr::Scan(_) => false,
+        PExpr::Local(slot) => !bound.contains(slot),
+        PExpr::Field { base, .. } => uses_outer(base, bound),
+        PExpr::Project { source, .. } => uses_outer(source, bound),
+        PExpr::Index(a, b)
+        | PExpr::And(a, b)
+        | PExpr::Or(a, b)
+        | PExpr::Binary {
+            left: a, right: b, ..
+        } => uses_outer(a, bound) || uses_outer(b, bound),
+        PExpr::Not(a) | PExpr::Neg(a) => uses_outer(a, bound),
+        PExpr::If(a, b, c) => uses_outer(a, bound) || uses_outer(b, bound) || uses_outer(c, bound),
+        PExpr::Call { args, .. } | PExpr::Template(args) => {
+            args.iter().any(|a| uses_outer(a, bound))
+        }
+        PExpr::List(elems) => elems
+            .iter()
+            .any(|(v, c)| uses_outer(v, bound) || c.as_ref().is_some_and(|c| uses_outer(c, bound))),
+        PExpr::Lookup { probes, .. } => probes.iter().any(|p| uses_outer(p, bound)),
+        PExpr::Filter { source, slot, cond } => {
+            if uses_outer(source, bound) {
+                return true;
+            }
+            bound.push(*slot);
+            let result = uses_outer(cond, bound);
+            bound.pop();
+            result
+        }
+    }
+}
+
+/// Sets `keep` on every field the plan reads, every index key and every key
+/// field; loaders drop the others.
+fn mark_kept_fields(plan: &mut Plan) {
+    let mut used: Vec<(u32, u32)> = Vec::new();
+    fn visit(expr: &PExpr, used: &mut Vec<(u32, u32)>) {
+        match expr {
+            PExpr::Field { base, coll, field } => {
+                used.push((*coll, *field));
+                visit(base, used);
+            }
+            PExpr::Project {
+                source,
+                coll,
+                field,
+            } => {
+                used.push((*coll, *field));
+                visit(source, used);
+            }
+            PExpr::Const(_) | PExpr::Local(_) | PExpr::Invariant(_) | PExpr::Scan(_) => {}
+            PExpr::Index(a, b)
+            | PExpr::And(a, b)
+            | PExpr::Or(a, b)
+            | PExpr::Binary {
+                left: a, right: b, ..
+            } => {
+                visit(a, used);
+                visit(b, used);
+            }
+            PExpr::Not(a) | PExpr::Neg(a) => visit(a, used),
+            PExpr::If(a, b, c) => {
+                visit(a, used);
+                visit(b, used);
+                visit(c, used);
+            }
+            PExpr::Call { args, .. }
+            | PExpr::Template(args)
+            | PExpr::Lookup { probes: args, .. } => args.iter().for_each(|a| visit(a, used)),
+            PExpr::List(elems) => {
+                for (value, condition) in elems {
+                    visit(value, used);
+                    if let Some(condition) = condition {
+                        visit(condition, used);
+                    }
+                }
+            }
+            PExpr::Filter { source, cond, .. } => {
+                visit(source, used);
+                visit(cond, used);
+            }
+        }
+    }
+    for rule in &plan.rules {
+        for expr in rule
+            .filter
+            .iter()
+            .chain(rule.lets.iter().map(|(_, e)| e))
+            .chain(rule.requires.iter().map(|(e, _)| e))
+            .chain(rule.message.iter())
+        {
+            visit(expr, &mut used);
+        }
+    }
+    for expr in &plan.invariants {
+        visit(expr, &mut used);
+    }
+    for spec in &plan.indexes {
+        used.extend(spec.keys.iter().map(|key| (spec.coll, key.field)));
+    }
+    for (coll, info) in plan.schema.collections.iter().enumerate() {
+        used.extend(info.key_fields.iter().map(|field| (coll as u32, *field)));
+    }
+    for (coll, field) in used {
+        if let Some(field) = plan
+            .schema
+            .data
+            .collections
+            .get_mut(coll as usize)
+            .and_then(|c| c.fields.get_mut(field as usize))
+        {
+            field.keep = true;
+        }
+    }
+}

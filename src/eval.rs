@@ -1,0 +1,889 @@
+//! Stage `eval`: a [`Plan`] run over a [`Dataset`].
+//!
+//! Takes the plan and the loaded columns; builds the plan's hash indexes and
+//! invariants once, then evaluates every rule for every entity of its
+//! collection, in parallel with rayon, and gives [`Outcome`]s (the entities
+//! that failed a `require`, with their messages) in a deterministic order:
+//! rule order, then row order.
+//!
+//! **Invariants:** `eval` never sees policy text, only the plan and its spans.
+//! Entities are evaluated independently. Nulls follow three-valued logic: a
+//! comparison with null is null, `and`/`or` are Kleene, and a `require`
+//! holds only when its condition is `true`.
+
+use std::sync::Arc;
+
+use miette::{Diagnostic, SourceSpan};
+use rayon::prelude::*;
+use rustc_hash::FxHashMap;
+use thiserror::Error;
+
+use crate::ast::BinaryOp;
+use crate::check::Builtin;
+use crate::compile::{IndexSpec, PExpr, Plan, RulePlan};
+use crate::data::{Column, ColumnData, Dataset, FieldType, NO_ROW, ScalarType, Sym};
+use crate::source::{SourceText, Span};
+use crate::value::{Resolver, RowSet, Value};
+
+/// A runtime problem while evaluating one entity.
+#[derive(Debug, Error, Diagnostic)]
+pub enum EvalError {
+    /// Division by zero.
+    #[error("division by zero in rule `{rule}` for `{key}`")]
+    #[diagnostic(
+        code(E0601),
+        help("guard the division: `if d != 0 then n / d else null`")
+    )]
+    DivisionByZero {
+        /// The policy file.
+        #[source_code]
+        src: SourceText,
+        /// The division.
+        #[label("divides by zero")]
+        span: SourceSpan,
+        /// Rule id.
+        rule: String,
+        /// Entity key.
+        key: String,
+    },
+}
+
+/// An entity that failed a rule.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    /// Index into `Plan::rules`.
+    pub rule: usize,
+    /// The entity's row; `None` for a dataset-level rule.
+    pub row: Option<u32>,
+    /// Index of the first `require` that did not hold.
+    pub failed: usize,
+    /// The message.
+    pub message: String,
+}
+
+/// A value that can be hashed as (part of) an index key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum KeyAtom {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Sym(Sym),
+    Date(i32),
+    Enum(u16),
+}
+
+enum Index {
+    Single(FxHashMap<KeyAtom, Arc<[u32]>>),
+    Multi(FxHashMap<Vec<KeyAtom>, Arc<[u32]>>),
+}
+
+enum Failure {
+    DivisionByZero(Span),
+}
+
+type EvalResult<T> = Result<T, Failure>;
+
+/// A plan bound to a dataset: indexes built, invariants computed.
+pub struct Evaluator<'a> {
+    plan: &'a Plan,
+    data: &'a Dataset,
+    indexes: Vec<Index>,
+    invariants: Vec<Value>,
+}
+
+impl Resolver for Evaluator<'_> {
+    fn resolve(&self, sym: Sym) -> &str {
+        self.data.interner.resolve(&sym)
+    }
+
+    fn row_key(&self, coll: u32, row: u32) -> String {
+        self.key_text(coll, row)
+    }
+
+    fn variant_name(&self, enum_idx: u32, variant: u16) -> &str {
+        self.plan
+            .schema
+            .data
+            .enums
+            .get(enum_idx as usize)
+            .and_then(|e| e.variants.get(variant as usize))
+            .map_or("?", String::as_str)
+    }
+
+    fn row_key_sym(&self, coll: u32, row: u32) -> Option<Sym> {
+        let key_field = self.plan.schema.data.collections[coll as usize].key?;
+        match &self.data.collections[coll as usize].columns[key_field].data {
+            ColumnData::Str(values) => values.get(row as usize).copied(),
+            _ => None,
+        }
+    }
+}
+
+impl<'a> Evaluator<'a> {
+    /// Builds the plan's indexes and invariants over `data`.
+    pub fn new(plan: &'a Plan, data: &'a Dataset) -> Evaluator<'a> {
+        let indexes = plan
+            .indexes
+            .par_iter()
+            .map(|spec| build_index(spec, data))
+            .collect();
+        let mut evaluator = Evaluator {
+            plan,
+            data,
+            indexes,
+            invariants: Vec::new(),
+        };
+        let mut invariants = Vec::with_capacity(plan.invariants.len());
+        for expr in &plan.invariants {
+            // Invariants may refer to earlier invariants, never to slots.
+            let mut env = Vec::new();
+            evaluator.invariants = std::mem::take(&mut invariants);
+            let value = evaluator.eval(expr, &mut env).unwrap_or(Value::Null);
+            invariants = std::mem::take(&mut evaluator.invariants);
+            invariants.push(value);
+        }
+        evaluator.invariants = invariants;
+        evaluator
+    }
+
+    /// The key of a record as reported: its key field, the key fields joined
+    /// with `/` for a composite key, or `#row` without a key.
+    pub fn key_text(&self, coll: u32, row: u32) -> String {
+        let info = &self.plan.schema.collections[coll as usize];
+        if info.key_fields.is_empty() {
+            return format!("#{}", row + 1);
+        }
+        let mut parts = Vec::with_capacity(info.key_fields.len());
+        for field in &info.key_fields {
+            let value = self.field_value(coll, *field, row);
+            let text = match &value {
+                Value::Row(target, target_row) => self
+                    .row_key_sym(*target, *target_row)
+                    .map(|s| self.resolve(s).to_string())
+                    .unwrap_or_default(),
+                other => other.to_display(self),
+            };
+            parts.push(text);
+        }
+        // A dangling reference in a composite key still shows what was written.
+        for (part, field) in parts.iter_mut().zip(&info.key_fields) {
+            if part.is_empty()
+                && let ColumnData::Ref { keys, .. } =
+                    &self.data.collections[coll as usize].columns[*field as usize].data
+                && let Some(sym) = keys.get(row as usize)
+            {
+                *part = self.resolve(*sym).to_string();
+            }
+        }
+        parts.join("/")
+    }
+
+    /// Evaluates the rules for which `selected` holds; gives the outcomes in
+    /// rule and row order, and every runtime error.
+    pub fn run(&self, selected: &dyn Fn(&RulePlan) -> bool) -> (Vec<Outcome>, Vec<EvalError>) {
+        let mut outcomes = Vec::new();
+        let mut errors = Vec::new();
+        for (rule_idx, rule) in self.plan.rules.iter().enumerate() {
+            if !selected(rule) {
+                continue;
+            }
+            match rule.entity {
+                Some(coll) => {
+                    let len = self.data.collections[coll as usize].len as u32;
+                    let results: Vec<(Option<Outcome>, Option<EvalError>)> = (0..len)
+                        .into_par_iter()
+                        .with_min_len(512)
+                        .map_init(
+                            || vec![Value::Null; rule.n_slots as usize],
+                            |env, row| match self.entity(rule_idx, rule, Some((coll, row)), env) {
+                                Ok(outcome) => (outcome, None),
+                                Err(failure) => {
+                                    (None, Some(self.error(rule, Some((coll, row)), failure)))
+                                }
+                            },
+                        )
+                        .filter(|(outcome, error)| outcome.is_some() || error.is_some())
+                        .collect();
+                    for (outcome, error) in results {
+                        outcomes.extend(outcome);
+                        errors.extend(error);
+                    }
+                }
+                None => {
+                    let mut env = vec![Value::Null; rule.n_slots as usize];
+                    match self.entity(rule_idx, rule, None, &mut env) {
+                        Ok(outcome) => outcomes.extend(outcome),
+                        Err(failure) => errors.push(self.error(rule, None, failure)),
+                    }
+                }
+            }
+        }
+        (outcomes, errors)
+    }
+
+    fn error(&self, rule: &RulePlan, entity: Option<(u32, u32)>, failure: Failure) -> EvalError {
+        let key = entity.map_or_else(
+            || "dataset".to_string(),
+            |(coll, row)| self.key_text(coll, row),
+        );
+        match failure {
+            Failure::DivisionByZero(span) => EvalError::DivisionByZero {
+                src: self.plan.sources.get(span.src).clone(),
+                span: span.into(),
+                rule: rule.id.clone(),
+                key,
+            },
+        }
+    }
+
+    fn entity(
+        &self,
+        rule_idx: usize,
+        rule: &RulePlan,
+        entity: Option<(u32, u32)>,
+        env: &mut [Value],
+    ) -> EvalResult<Option<Outcome>> {
+        if let Some((coll, row)) = entity {
+            env[rule.var_slot as usize] = Value::Row(coll, row);
+            if let Some(filter) = &rule.filter
+                && !self.truthy(filter, env)?
+            {
+                return Ok(None);
+            }
+        }
+        for (slot, value) in &rule.lets {
+            env[*slot as usize] = self.eval(value, env)?;
+        }
+        for (failed, (condition, _)) in rule.requires.iter().enumerate() {
+            if !self.truthy(condition, env)? {
+                let message = match &rule.message {
+                    Some(message) => self.eval(message, env)?.to_display(self),
+                    None => rule.title.clone(),
+                };
+                return Ok(Some(Outcome {
+                    rule: rule_idx,
+                    row: entity.map(|(_, row)| row),
+                    failed,
+                    message,
+                }));
+            }
+        }
+        Ok(None)
+    }
+
+    fn truthy(&self, expr: &PExpr, env: &mut [Value]) -> EvalResult<bool> {
+        Ok(matches!(self.eval(expr, env)?, Value::Bool(true)))
+    }
+
+    /// The value of a field of one record.
+    pub fn field_value(&self, coll: u32, field: u32, row: u32) -> Value {
+        let column = &self.data.collections[coll as usize].columns[field as usize];
+        let value = column_value(column, row as usize);
+        // Columns store variant numbers only; the schema knows the enum.
+        match self.plan.schema.data.collections[coll as usize].fields[field as usize].ty {
+            FieldType::Scalar(ScalarType::Enum(enum_idx)) => match value {
+                Value::Enum(_, variant) => Value::Enum(enum_idx, variant),
+                other => other,
+            },
+            FieldType::List(ScalarType::Enum(enum_idx)) => match value {
+                Value::List(items) => Value::List(
+                    items
+                        .iter()
+                        .map(|item| {
+                            if let Value::Enum(_, v) = item {
+                                Value::Enum(enum_idx, *v)
+                            } else {
+                                item.clone()
+                            }
+                        })
+                        .collect(),
+                ),
+                other => other,
+            },
+            _ => value,
+        }
+    }
+
+    fn eval(&self, expr: &PExpr, env: &mut [Value]) -> EvalResult<Value> {
+        Ok(match expr {
+            PExpr::Const(value) => value.clone(),
+            PExpr::Local(slot) => env[*slot as usize].clone(),
+            PExpr::Invariant(idx) => self
+                .invariants
+                .get(*idx as usize)
+                .cloned()
+                .unwrap_or(Value::Null),
+            PExpr::Field { base, coll, field } => match self.eval(base, env)? {
+                Value::Row(c, row) if c == *coll => self.field_value(*coll, *field, row),
+                _ => Value::Null,
+            },
+            PExpr::Project {
+                source,
+                coll,
+                field,
+            } => match self.eval(source, env)? {
+                Value::Rows(_, rows) => Value::List(
+                    rows.iter()
+                        .map(|row| self.field_value(*coll, *field, row))
+                        .collect(),
+                ),
+                _ => Value::Null,
+            },
+            PExpr::Index(base, index) => {
+                let base = self.eval(base, env)?;
+                let index = self.eval(index, env)?;
+                match base {
+                    Value::Map(entries) => entries
+                        .iter()
+                        .find(|(k, _)| k.equals(&index, self))
+                        .map_or(Value::Null, |(_, v)| v.clone()),
+                    Value::List(items) => match index {
+                        Value::Int(i) if i >= 0 => {
+                            items.get(i as usize).cloned().unwrap_or(Value::Null)
+                        }
+                        _ => Value::Null,
+                    },
+                    _ => Value::Null,
+                }
+            }
+            PExpr::Not(operand) => match self.eval(operand, env)? {
+                Value::Bool(value) => Value::Bool(!value),
+                _ => Value::Null,
+            },
+            PExpr::Neg(operand) => match self.eval(operand, env)? {
+                Value::Int(value) => value
+                    .checked_neg()
+                    .map_or(Value::Number(-(value as f64)), Value::Int),
+                Value::Number(value) => Value::Number(-value),
+                _ => Value::Null,
+            },
+            PExpr::And(left, right) => match self.eval(left, env)? {
+                Value::Bool(false) => Value::Bool(false),
+                left_value => match (left_value, self.eval(right, env)?) {
+                    (_, Value::Bool(false)) => Value::Bool(false),
+                    (Value::Bool(true), Value::Bool(true)) => Value::Bool(true),
+                    _ => Value::Null,
+                },
+            },
+            PExpr::Or(left, right) => match self.eval(left, env)? {
+                Value::Bool(true) => Value::Bool(true),
+                left_value => match (left_value, self.eval(right, env)?) {
+                    (_, Value::Bool(true)) => Value::Bool(true),
+                    (Value::Bool(false), Value::Bool(false)) => Value::Bool(false),
+                    _ => Value::Null,
+                },
+            },
+            PExpr::Binary {
+                op,
+                left,
+                right,
+                span,
+            } => {
+                let left = self.eval(left, env)?;
+                let right = self.eval(right, env)?;
+                self.binary(*op, left, right, *span)?
+            }
+            PExpr::If(condition, then, otherwise) => {
+                if self.truthy(condition, env)? {
+                    self.eval(then, env)?
+                } else {
+                    self.eval(otherwise, env)?
+                }
+            }
+            PExpr::Call {
+                builtin,
+                args,
+                span,
+            } => {
+                let mut values = Vec::with_capacity(args.len());
+                for arg in args {
+                    values.push(self.eval(arg, env)?);
+                }
+                self.call(*builtin, values, *span)?
+            }
+            PExpr::List(elems) => {
+                let mut items = Vec::with_capacity(elems.len());
+                for (value, condition) in elems {
+                    if let Some(condition) = condition
+                        && !self.truthy(condition, env)?
+                    {
+                        continue;
+                    }
+                    items.push(self.eval(value, env)?);
+                }
+                Value::List(items.into())
+            }
+            PExpr::Template(parts) => {
+                let mut text = String::new();
+                for part in parts {
+                    self.eval(part, env)?.display(self, &mut text);
+                }
+                Value::Text(text.into())
+            }
+            PExpr::Scan(coll) => Value::Rows(
+                *coll,
+                RowSet::All(self.data.collections[*coll as usize].len as u32),
+            ),
+            PExpr::Lookup { index, probes } => {
+                let spec = &self.plan.indexes[*index as usize];
+                let mut atoms = Vec::with_capacity(probes.len());
+                for probe in probes {
+                    let value = self.eval(probe, env)?;
+                    match self.probe_atom(&value) {
+                        Some(atom) => atoms.push(atom),
+                        None => {
+                            return Ok(Value::Rows(spec.coll, RowSet::Some(Arc::from(Vec::new()))));
+                        }
+                    }
+                }
+                let rows = match &self.indexes[*index as usize] {
+                    Index::Single(map) => atoms.first().and_then(|atom| map.get(atom)).cloned(),
+                    Index::Multi(map) => map.get(&atoms).cloned(),
+                };
+                Value::Rows(
+                    spec.coll,
+                    RowSet::Some(rows.unwrap_or_else(|| Arc::from(Vec::new()))),
+                )
+            }
+            PExpr::Filter { source, slot, cond } => {
+                let source = self.eval(source, env)?;
+                let saved = env[*slot as usize].clone();
+                let result = match source {
+                    Value::Rows(coll, rows) => {
+                        let mut kept = Vec::new();
+                        for row in rows.iter() {
+                            env[*slot as usize] = Value::Row(coll, row);
+                            if self.truthy(cond, env)? {
+                                kept.push(row);
+                            }
+                        }
+                        Value::Rows(coll, RowSet::Some(kept.into()))
+                    }
+                    Value::List(items) => {
+                        let mut kept = Vec::new();
+                        for item in items.iter() {
+                            env[*slot as usize] = item.clone();
+                            if self.truthy(cond, env)? {
+                                kept.push(item.clone());
+                            }
+                        }
+                        Value::List(kept.into())
+                    }
+                    _ => Value::Null,
+                };
+                env[*slot as usize] = saved;
+                result
+            }
+        })
+    }
+
+    fn probe_atom(&self, value: &Value) -> Option<KeyAtom> {
+        Some(match value {
+            Value::Null => KeyAtom::Null,
+            Value::Bool(b) => KeyAtom::Bool(*b),
+            Value::Int(i) => KeyAtom::Int(*i),
+            Value::Number(n) if n.fract() == 0.0 && n.abs() < 9.0e15 => KeyAtom::Int(*n as i64),
+            Value::Number(_) => return None,
+            Value::Sym(sym) => KeyAtom::Sym(*sym),
+            Value::Text(text) => KeyAtom::Sym(self.data.interner.get(&**text)?),
+            Value::Date(days) => KeyAtom::Date(*days),
+            Value::Enum(_, variant) => KeyAtom::Enum(*variant),
+            Value::Row(coll, row) => KeyAtom::Sym(self.row_key_sym(*coll, *row)?),
+            Value::Rows(..) | Value::List(_) | Value::Map(_) => return None,
+        })
+    }
+
+    fn binary(&self, op: BinaryOp, left: Value, right: Value, span: Span) -> EvalResult<Value> {
+        use std::cmp::Ordering;
+        Ok(match op {
+            BinaryOp::Eq => Value::Bool(left.equals(&right, self)),
+            BinaryOp::Ne => Value::Bool(!left.equals(&right, self)),
+            BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge => {
+                match left.compare(&right, self) {
+                    None => Value::Null,
+                    Some(ordering) => Value::Bool(match op {
+                        BinaryOp::Lt => ordering == Ordering::Less,
+                        BinaryOp::Le => ordering != Ordering::Greater,
+                        BinaryOp::Gt => ordering == Ordering::Greater,
+                        _ => ordering != Ordering::Less,
+                    }),
+                }
+            }
+            BinaryOp::In | BinaryOp::NotIn => {
+                let found = match (&left, &right) {
+                    (_, Value::Null) => return Ok(Value::Null),
+                    (_, Value::List(items)) => items.iter().any(|item| item.equals(&left, self)),
+                    (Value::Row(c, r), Value::Rows(coll, rows)) => {
+                        c == coll && rows.iter().any(|row| row == *r)
+                    }
+                    (_, Value::Map(entries)) => {
+                        entries.iter().any(|(key, _)| key.equals(&left, self))
+                    }
+                    (Value::Sym(_) | Value::Text(_), Value::Sym(_) | Value::Text(_)) => {
+                        match (right.as_str(self), left.as_str(self)) {
+                            (Some(haystack), Some(needle)) => haystack.contains(needle),
+                            _ => false,
+                        }
+                    }
+                    _ => false,
+                };
+                Value::Bool(found == (op == BinaryOp::In))
+            }
+            BinaryOp::Add
+                if matches!(left, Value::Sym(_) | Value::Text(_))
+                    || matches!(right, Value::Sym(_) | Value::Text(_)) =>
+            {
+                if left.is_null() || right.is_null() {
+                    Value::Null
+                } else {
+                    Value::Text(
+                        format!("{}{}", left.to_display(self), right.to_display(self)).into(),
+                    )
+                }
+            }
+            BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div | BinaryOp::Rem => {
+                arithmetic(op, &left, &right, span)?
+            }
+            BinaryOp::Coalesce => {
+                if left.is_null() {
+                    right
+                } else {
+                    left
+                }
+            }
+            BinaryOp::And | BinaryOp::Or => Value::Null,
+        })
+    }
+
+    fn call(&self, builtin: Builtin, mut args: Vec<Value>, _span: Span) -> EvalResult<Value> {
+        let first = if args.is_empty() {
+            Value::Null
+        } else {
+            args.swap_remove(0)
+        };
+        Ok(match builtin {
+            Builtin::Count | Builtin::Len => match &first {
+                Value::Rows(_, rows) => Value::Int(rows.len() as i64),
+                Value::List(items) => Value::Int(items.len() as i64),
+                Value::Sym(_) | Value::Text(_) => {
+                    Value::Int(first.as_str(self).map_or(0, |s| s.chars().count()) as i64)
+                }
+                _ => Value::Null,
+            },
+            Builtin::Any => match &first {
+                Value::Rows(_, rows) => Value::Bool(!rows.is_empty()),
+                Value::List(items) => {
+                    Value::Bool(items.iter().any(|item| matches!(item, Value::Bool(true))))
+                }
+                _ => Value::Null,
+            },
+            Builtin::All => match &first {
+                Value::List(items) => {
+                    Value::Bool(items.iter().all(|item| matches!(item, Value::Bool(true))))
+                }
+                _ => Value::Null,
+            },
+            Builtin::Sum | Builtin::Avg | Builtin::Min | Builtin::Max => match &first {
+                Value::List(items) => aggregate(builtin, items, self),
+                _ => Value::Null,
+            },
+            Builtin::Distinct => match first {
+                Value::List(items) => {
+                    let mut seen: Vec<Value> = Vec::new();
+                    let mut atoms = rustc_hash::FxHashSet::default();
+                    for item in items.iter() {
+                        match self.probe_atom(item) {
+                            Some(atom) => {
+                                if atoms.insert(atom) {
+                                    seen.push(item.clone());
+                                }
+                            }
+                            None => {
+                                if !seen.iter().any(|s| s.equals(item, self)) {
+                                    seen.push(item.clone());
+                                }
+                            }
+                        }
+                    }
+                    Value::List(seen.into())
+                }
+                rows @ Value::Rows(..) => rows,
+                _ => Value::Null,
+            },
+            Builtin::Join => {
+                let separator = args
+                    .first()
+                    .and_then(|s| s.as_str(self))
+                    .unwrap_or(", ")
+                    .to_string();
+                let mut text = String::new();
+                let push = |item: &Value, text: &mut String, first_item: bool| {
+                    if !first_item {
+                        text.push_str(&separator);
+                    }
+                    item.display(self, text);
+                };
+                match &first {
+                    Value::List(items) => items
+                        .iter()
+                        .enumerate()
+                        .for_each(|(idx, item)| push(item, &mut text, idx == 0)),
+                    Value::Rows(coll, rows) => rows
+                        .iter()
+                        .enumerate()
+                        .for_each(|(idx, row)| push(&Value::Row(*coll, row), &mut text, idx == 0)),
+                    _ => return Ok(Value::Null),
+                }
+                Value::Text(text.into())
+            }
+            Builtin::Percent => match first.as_f64() {
+                Some(value) => Value::Text(format!("{:.2}%", value * 100.0).into()),
+                None => Value::Null,
+            },
+            Builtin::Abs => match first {
+                Value::Int(value) => Value::Int(value.saturating_abs()),
+                Value::Number(value) => Value::Number(value.abs()),
+                _ => Value::Null,
+            },
+            Builtin::Round => {
+                let digits = match args.first() {
+                    Some(Value::Int(d)) => (*d).clamp(0, 15) as i32,
+                    _ => 0,
+                };
+                match first.as_f64() {
+                    Some(value) => {
+                        let scale = 10f64.powi(digits);
+                        Value::Number((value * scale).round() / scale)
+                    }
+                    None => Value::Null,
+                }
+            }
+            Builtin::StartsWith | Builtin::EndsWith | Builtin::Contains => {
+                let other = args.first().cloned().unwrap_or(Value::Null);
+                match (first.as_str(self), other.as_str(self)) {
+                    (Some(text), Some(part)) => Value::Bool(match builtin {
+                        Builtin::StartsWith => text.starts_with(part),
+                        Builtin::EndsWith => text.ends_with(part),
+                        _ => text.contains(part),
+                    }),
+                    _ => Value::Null,
+                }
+            }
+            Builtin::Date => match first.as_str(self).and_then(crate::data::parse_date) {
+                Some(days) => Value::Date(days),
+                None => Value::Null,
+            },
+            Builtin::Year => match first {
+                Value::Date(days) => crate::data::format_date(days)
+                    .get(0..4)
+                    .and_then(|y| y.parse().ok())
+                    .map_or(Value::Null, Value::Int),
+                _ => Value::Null,
+            },
+        })
+    }
+}
+
+fn arithmetic(op: BinaryOp, left: &Value, right: &Value, span: Span) -> EvalResult<Value> {
+    if let (Value::Int(a), Value::Int(b)) = (left, right) {
+        let (a, b) = (*a, *b);
+        let exact = match op {
+            BinaryOp::Add => a.checked_add(b),
+            BinaryOp::Sub => a.checked_sub(b),
+            BinaryOp::Mul => a.checked_mul(b),
+            BinaryOp::Rem if b == 0 => return Err(Failure::DivisionByZero(span)),
+            BinaryOp::Rem => a.checked_rem(b),
+            _ => None,
+        };
+        if let Some(value) = exact {
+            return Ok(Value::Int(value));
+        }
+    }
+    let (Some(a), Some(b)) = (left.as_f64(), right.as_f64()) else {
+        return Ok(Value::Null);
+    };
+    Ok(Value::Number(match op {
+        BinaryOp::Add => a + b,
+        BinaryOp::Sub => a - b,
+        BinaryOp::Mul => a * b,
+        BinaryOp::Div | BinaryOp::Rem if b == 0.0 => return Err(Failure::DivisionByZero(span)),
+        BinaryOp::Div => a / b,
+        _ => a % b,
+    }))
+}
+
+fn aggregate(builtin: Builtin, items: &[Value], resolver: &dyn Resolver) -> Value {
+    let present: Vec<&Value> = items.iter().filter(|item| !item.is_null()).collect();
+    match builtin {
+        Builtin::Sum => {
+            if present.iter().all(|item| matches!(item, Value::Int(_))) {
+                let mut total: i64 = 0;
+                for item in &present {
+                    if let Value::Int(value) = item {
+                        match total.checked_add(*value) {
+                            Some(sum) => total = sum,
+                            None => {
+                                return Value::Number(
+                                    present.iter().filter_map(|v| v.as_f64()).sum(),
+                                );
+                            }
+                        }
+                    }
+                }
+                Value::Int(total)
+            } else {
+                Value::Number(present.iter().filter_map(|v| v.as_f64()).sum())
+            }
+        }
+        Builtin::Avg => {
+            if present.is_empty() {
+                return Value::Null;
+            }
+            Value::Number(
+                present.iter().filter_map(|v| v.as_f64()).sum::<f64>() / present.len() as f64,
+            )
+        }
+        _ => {
+            let mut best: Option<&Value> = None;
+            for item in present {
+                best = match best {
+                    None => Some(item),
+                    Some(current) => {
+                        let ordering = item.compare(current, resolver);
+                        let better = match builtin {
+                            Builtin::Min => ordering == Some(std::cmp::Ordering::Less),
+                            _ => ordering == Some(std::cmp::Ordering::Greater),
+                        };
+                        Some(if better { item } else { current })
+                    }
+                };
+            }
+            best.cloned().unwrap_or(Value::Null)
+        }
+    }
+}
+
+/// The value of one cell of a column.
+fn column_value(column: &Column, row: usize) -> Value {
+    if column.is_null(row) {
+        return Value::Null;
+    }
+    scalar_value(&column.data, row).unwrap_or_else(|| match &column.data {
+        ColumnData::List { offsets, items } => {
+            let (Some(start), Some(end)) = (offsets.get(row), offsets.get(row + 1)) else {
+                return Value::Null;
+            };
+            Value::List(
+                (*start as usize..*end as usize)
+                    .filter_map(|idx| scalar_value(items, idx))
+                    .collect(),
+            )
+        }
+        _ => Value::Null,
+    })
+}
+
+fn scalar_value(data: &ColumnData, idx: usize) -> Option<Value> {
+    Some(match data {
+        ColumnData::Int(values) => Value::Int(*values.get(idx)?),
+        ColumnData::Number(values) => Value::Number(*values.get(idx)?),
+        ColumnData::Bool(values) => Value::Bool(*values.get(idx)?),
+        ColumnData::Str(values) => Value::Sym(*values.get(idx)?),
+        ColumnData::Date(values) => Value::Date(*values.get(idx)?),
+        ColumnData::Enum(values) => Value::Enum(u32::MAX, *values.get(idx)?),
+        ColumnData::Ref { target, rows, .. } => match rows.get(idx)? {
+            &NO_ROW => Value::Null,
+            row => Value::Row(*target, *row),
+        },
+        ColumnData::List { .. } | ColumnData::Skipped => return None,
+    })
+}
+
+/// The key atoms of one cell (several for a list cell).
+fn cell_atoms(column: &Column, row: usize, list: bool, out: &mut Vec<KeyAtom>) {
+    out.clear();
+    if column.is_null(row) {
+        if !list {
+            out.push(KeyAtom::Null);
+        }
+        return;
+    }
+    match &column.data {
+        ColumnData::List { offsets, items } if list => {
+            let (Some(start), Some(end)) = (offsets.get(row), offsets.get(row + 1)) else {
+                return;
+            };
+            for idx in *start as usize..*end as usize {
+                if let Some(atom) = data_atom(items, idx) {
+                    out.push(atom);
+                }
+            }
+        }
+        data => out.extend(data_atom(data, row)),
+    }
+}
+
+fn data_atom(data: &ColumnData, idx: usize) -> Option<KeyAtom> {
+    Some(match data {
+        ColumnData::Int(values) => KeyAtom::Int(*values.get(idx)?),
+        ColumnData::Bool(values) => KeyAtom::Bool(*values.get(idx)?),
+        ColumnData::Str(values) => KeyAtom::Sym(*values.get(idx)?),
+        ColumnData::Date(values) => KeyAtom::Date(*values.get(idx)?),
+        ColumnData::Enum(values) => KeyAtom::Enum(*values.get(idx)?),
+        // A reference is keyed by the key as written, so a probe with the
+        // referenced record or with its key string finds it.
+        ColumnData::Ref { keys, .. } => KeyAtom::Sym(*keys.get(idx)?),
+        ColumnData::Number(_) | ColumnData::List { .. } | ColumnData::Skipped => return None,
+    })
+}
+
+fn build_index(spec: &IndexSpec, data: &Dataset) -> Index {
+    let collection = &data.collections[spec.coll as usize];
+    let columns: Vec<&Column> = spec
+        .keys
+        .iter()
+        .map(|key| &collection.columns[key.field as usize])
+        .collect();
+    if let ([key], [column]) = (spec.keys.as_slice(), columns.as_slice()) {
+        let mut map: FxHashMap<KeyAtom, Vec<u32>> = FxHashMap::default();
+        let mut atoms = Vec::new();
+        for row in 0..collection.len {
+            cell_atoms(column, row, key.list, &mut atoms);
+            for atom in &atoms {
+                let rows = map.entry(*atom).or_default();
+                // A list naming the same key twice still yields the row once.
+                if rows.last() != Some(&(row as u32)) {
+                    rows.push(row as u32);
+                }
+            }
+        }
+        return Index::Single(map.into_iter().map(|(k, v)| (k, Arc::from(v))).collect());
+    }
+    let mut map: FxHashMap<Vec<KeyAtom>, Vec<u32>> = FxHashMap::default();
+    let mut per_key: Vec<Vec<KeyAtom>> = vec![Vec::new(); spec.keys.len()];
+    for row in 0..collection.len {
+        for ((key, column), atoms) in spec.keys.iter().zip(&columns).zip(per_key.iter_mut()) {
+            cell_atoms(column, row, key.list, atoms);
+        }
+        // At most one key part is a list, so the combinations are the
+        // elements of that list, each with the scalar parts.
+        let mut combos: Vec<Vec<KeyAtom>> = vec![Vec::new()];
+        for atoms in &per_key {
+            combos = combos
+                .into_iter()
+                .flat_map(|prefix| {
+                    atoms
+                        .iter()
+                        .map(move |atom| [prefix.as_slice(), &[*atom]].concat())
+                })
+                .collect();
+        }
+        for combo in combos {
+            let rows = map.entry(combo).or_default();
+            if rows.last() != Some(&(row as u32)) {
+                rows.push(row as u32);
+            }
+        }
+    }
+    Index::Multi(map.into_iter().map(|(k, v)| (k, Arc::from(v))).collect())
+}

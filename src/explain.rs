@@ -1,0 +1,153 @@
+//! Stage `explain`: outcomes turned into [`Violation`]s a person or a CI job
+//! can act on.
+//!
+//! Takes the plan, the dataset and the evaluator's [`Outcome`]s; gives
+//! violations carrying the rule, its policy and citation, the entity and its
+//! key, the message, the record's position in the data file and the span of
+//! the failed condition in the policy.
+//!
+//! **Invariant:** this is the only place that turns byte offsets into lines
+//! and columns for violations; renderers receive finished values.
+
+use serde::Serialize;
+
+use crate::compile::Plan;
+use crate::data::{DataFormat, Dataset};
+use crate::diag::Severity;
+use crate::eval::{Evaluator, Outcome};
+use crate::source::Span;
+
+/// A position in a file, for output.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Location {
+    /// File name as given.
+    pub file: String,
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column (characters).
+    pub column: usize,
+    /// For CSV: the 1-based data row (the header is row 0).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub row: Option<usize>,
+}
+
+/// One explained violation.
+#[derive(Clone, Debug, Serialize)]
+pub struct Violation {
+    /// Rule id, `policy.rule`.
+    pub rule: String,
+    /// Rule title.
+    pub title: String,
+    /// Policy name.
+    pub policy: String,
+    /// Severity.
+    pub severity: Severity,
+    /// Collection of the entity, or `dataset`.
+    pub entity: String,
+    /// The entity's key.
+    pub key: String,
+    /// The message.
+    pub message: String,
+    /// Where the record is in the data.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location: Option<Location>,
+    /// Where the failed condition is in the policy.
+    pub policy_location: Location,
+    /// The policy's source citations.
+    pub sources: Vec<String>,
+}
+
+/// Counts over a run.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Summary {
+    /// Records in the dataset.
+    pub records: usize,
+    /// Rules evaluated.
+    pub rules: usize,
+    /// Violations in all.
+    pub violations: usize,
+    /// Violations of severity error.
+    pub errors: usize,
+    /// Violations of severity warning.
+    pub warnings: usize,
+    /// Violations of severity info.
+    pub infos: usize,
+    /// Violations per rule id, in rule order (rules without any included).
+    pub by_rule: Vec<(String, usize)>,
+}
+
+fn location(plan: &Plan, span: Span) -> Location {
+    let src = plan.sources.get(span.src);
+    let (line, column) = src.line_col(span.start as usize);
+    Location {
+        file: src.name().to_string(),
+        line,
+        column,
+        row: None,
+    }
+}
+
+/// Explains every outcome; `rules` are the evaluated rule indexes.
+pub fn explain(
+    plan: &Plan,
+    data: &Dataset,
+    evaluator: &Evaluator<'_>,
+    outcomes: &[Outcome],
+    rules: &[usize],
+) -> (Vec<Violation>, Summary) {
+    let mut violations = Vec::with_capacity(outcomes.len());
+    let mut summary = Summary {
+        records: data.collections.iter().map(|c| c.len).sum(),
+        rules: rules.len(),
+        ..Summary::default()
+    };
+    let mut per_rule = vec![0usize; plan.rules.len()];
+    for outcome in outcomes {
+        let rule = &plan.rules[outcome.rule];
+        let policy = &plan.policies[rule.policy];
+        let (entity, key, record_location) = match (rule.entity, outcome.row) {
+            (Some(coll), Some(row)) => {
+                let name = plan.schema.data.collections[coll as usize].name.clone();
+                let key = evaluator.key_text(coll, row);
+                let record_location =
+                    data.position_of(coll as usize, row as usize)
+                        .map(|(file, line, column)| Location {
+                            file: file.to_string(),
+                            line,
+                            column,
+                            row: (data.format == DataFormat::Csv).then_some(row as usize + 1),
+                        });
+                (name, key, record_location)
+            }
+            _ => ("dataset".to_string(), policy.name.clone(), None),
+        };
+        let condition_span = rule
+            .requires
+            .get(outcome.failed)
+            .map_or(rule.span, |(_, span)| *span);
+        per_rule[outcome.rule] += 1;
+        match rule.severity {
+            Severity::Error => summary.errors += 1,
+            Severity::Warning => summary.warnings += 1,
+            Severity::Info => summary.infos += 1,
+        }
+        violations.push(Violation {
+            rule: rule.id.clone(),
+            title: rule.title.clone(),
+            policy: policy.name.clone(),
+            severity: rule.severity,
+            entity,
+            key,
+            message: outcome.message.clone(),
+            location: record_location,
+            policy_location: location(plan, condition_span),
+            sources: policy.sources.clone(),
+        });
+    }
+    summary.violations = violations.len();
+    summary.by_rule = rules
+        .iter()
+        .map(|idx| (plan.rules[*idx].id.clone(), per_rule[*idx]))
+        .collect();
+    (violations, summary)
+}

@@ -17,6 +17,9 @@ pub mod csv;
 pub mod json;
 pub mod yaml;
 
+#[cfg(test)]
+mod fixture;
+
 use std::path::Path;
 
 use miette::{Diagnostic, SourceSpan};
@@ -238,13 +241,21 @@ pub struct Column {
 
 impl Column {
     fn new(data: ColumnData) -> Column {
-        Column { data, nulls: Vec::new(), any_null: false }
+        Column {
+            data,
+            nulls: Vec::new(),
+            any_null: false,
+        }
     }
 
     /// Whether the value of record `row` is null.
     #[inline]
     pub fn is_null(&self, row: usize) -> bool {
-        self.any_null && self.nulls.get(row / 64).is_some_and(|word| word >> (row % 64) & 1 == 1)
+        self.any_null
+            && self
+                .nulls
+                .get(row / 64)
+                .is_some_and(|word| word >> (row % 64) & 1 == 1)
     }
 
     fn set_null(&mut self, row: usize) {
@@ -331,7 +342,10 @@ pub fn load(path: &Path, schema: &DataSchema) -> Result<Dataset, Vec<DataError>>
 
 /// Reads (memory-maps) a data file.
 pub fn read_file(path: &Path) -> Result<SourceText, DataError> {
-    let unreadable = |error: std::io::Error| DataError::Unreadable { path: path.display().to_string(), reason: error.to_string() };
+    let unreadable = |error: std::io::Error| DataError::Unreadable {
+        path: path.display().to_string(),
+        reason: error.to_string(),
+    };
     let file = std::fs::File::open(path).map_err(unreadable)?;
     let len = file.metadata().map_err(unreadable)?.len();
     let name = path.display().to_string();
@@ -405,18 +419,53 @@ pub enum CellError {
 
 impl CellError {
     /// Turns the refusal into a diagnostic at `span` of `src`.
-    pub fn at(self, src: &SourceText, span: SourceSpan, collection: &str, field: &str) -> DataError {
+    pub fn at(
+        self,
+        src: &SourceText,
+        span: SourceSpan,
+        collection: &str,
+        field: &str,
+    ) -> DataError {
         let src = src.clone();
         let field = format!("{collection}.{field}");
         match self {
-            CellError::WrongType { expected, found } => DataError::WrongType { src, span, field, expected, found },
-            CellError::NullNotAllowed { expected } => DataError::WrongType { src, span, field, expected, found: "null".into() },
-            CellError::InvalidDate(value) => DataError::InvalidDate { src, span, field, value },
+            CellError::WrongType { expected, found } => DataError::WrongType {
+                src,
+                span,
+                field,
+                expected,
+                found,
+            },
+            CellError::NullNotAllowed { expected } => DataError::WrongType {
+                src,
+                span,
+                field,
+                expected,
+                found: "null".into(),
+            },
+            CellError::InvalidDate(value) => DataError::InvalidDate {
+                src,
+                span,
+                field,
+                value,
+            },
             CellError::UnknownVariant { value, variants } => {
-                let help = diag::help_did_you_mean(&value, "variant", variants.iter().map(String::as_str));
-                DataError::UnknownVariant { src, span, field, value, help }
+                let help =
+                    diag::help_did_you_mean(&value, "variant", variants.iter().map(String::as_str));
+                DataError::UnknownVariant {
+                    src,
+                    span,
+                    field,
+                    value,
+                    help,
+                }
             }
-            CellError::OutOfRange(value) => DataError::NumberOutOfRange { src, span, field, value },
+            CellError::OutOfRange(value) => DataError::NumberOutOfRange {
+                src,
+                span,
+                field,
+                value,
+            },
             CellError::Duplicate => DataError::DuplicateField { src, span, field },
         }
     }
@@ -427,7 +476,10 @@ impl CellError {
 pub enum DataError {
     /// The JSON text is not well formed.
     #[error("malformed JSON: {message}")]
-    #[diagnostic(code(E0501), help("fix the JSON syntax at the marked position; a truncated file ends early"))]
+    #[diagnostic(
+        code(E0501),
+        help("fix the JSON syntax at the marked position; a truncated file ends early")
+    )]
     MalformedJson {
         /// The file.
         #[source_code]
@@ -468,7 +520,10 @@ pub enum DataError {
     },
     /// A value has the wrong type.
     #[error("`{field}` should be {expected}, found {found}")]
-    #[diagnostic(code(E0504), help("write {expected} here, or change the field's type in the schema"))]
+    #[diagnostic(
+        code(E0504),
+        help("write {expected} here, or change the field's type in the schema")
+    )]
     WrongType {
         /// The file.
         #[source_code]
@@ -485,7 +540,12 @@ pub enum DataError {
     },
     /// Two records with the same key.
     #[error("duplicate key `{key}` in `{collection}`")]
-    #[diagnostic(code(E0505), help("every record of `{collection}` needs its own key; remove or renumber one of the two"))]
+    #[diagnostic(
+        code(E0505),
+        help(
+            "every record of `{collection}` needs its own key; remove or renumber one of the two"
+        )
+    )]
     DuplicateKey {
         /// The file.
         #[source_code]
@@ -503,7 +563,10 @@ pub enum DataError {
     },
     /// A required field is absent.
     #[error("record of `{collection}` lacks {fields}")]
-    #[diagnostic(code(E0506), help("add the field, or declare it optional (`T?`) in the schema"))]
+    #[diagnostic(
+        code(E0506),
+        help("add the field, or declare it optional (`T?`) in the schema")
+    )]
     MissingField {
         /// The file.
         #[source_code]
@@ -550,7 +613,12 @@ pub enum DataError {
     },
     /// An integer that does not fit.
     #[error("`{field}`: {value} does not fit in a 64-bit integer")]
-    #[diagnostic(code(E0509), help("integers range from -9223372036854775808 to 9223372036854775807; declare the field `number` for larger values"))]
+    #[diagnostic(
+        code(E0509),
+        help(
+            "integers range from -9223372036854775808 to 9223372036854775807; declare the field `number` for larger values"
+        )
+    )]
     NumberOutOfRange {
         /// The file.
         #[source_code]
@@ -597,7 +665,12 @@ pub enum DataError {
     },
     /// The file cannot be read.
     #[error("cannot read `{path}`: {reason}")]
-    #[diagnostic(code(E0512), help("check the path and its permissions; DATA is a .json, .yaml or .yml file, or a directory of .csv files"))]
+    #[diagnostic(
+        code(E0512),
+        help(
+            "check the path and its permissions; DATA is a .json, .yaml or .yml file, or a directory of .csv files"
+        )
+    )]
     Unreadable {
         /// Path.
         path: String,
@@ -616,6 +689,21 @@ pub enum DataError {
         span: SourceSpan,
         /// `collection.field`.
         field: String,
+    },
+    /// The same collection twice in one document.
+    ///
+    /// `{"people": [], "people": []}` triggers it.
+    #[error("collection `{name}` is given twice")]
+    #[diagnostic(code(E0514), help("merge the records of both into one list"))]
+    DuplicateCollection {
+        /// The file.
+        #[source_code]
+        src: SourceText,
+        /// The second occurrence.
+        #[label("given again here")]
+        span: SourceSpan,
+        /// Name.
+        name: String,
     },
 }
 
@@ -650,7 +738,10 @@ fn empty_column(ty: FieldType, keep: bool) -> ColumnData {
     }
     match ty {
         FieldType::Scalar(scalar) => empty_scalar_column(scalar),
-        FieldType::List(scalar) => ColumnData::List { offsets: vec![0], items: Box::new(empty_scalar_column(scalar)) },
+        FieldType::List(scalar) => ColumnData::List {
+            offsets: vec![0],
+            items: Box::new(empty_scalar_column(scalar)),
+        },
     }
 }
 
@@ -662,7 +753,11 @@ fn empty_scalar_column(ty: ScalarType) -> ColumnData {
         ScalarType::String => ColumnData::Str(Vec::new()),
         ScalarType::Date => ColumnData::Date(Vec::new()),
         ScalarType::Enum(_) => ColumnData::Enum(Vec::new()),
-        ScalarType::Ref(target) => ColumnData::Ref { target, keys: Vec::new(), rows: Vec::new() },
+        ScalarType::Ref(target) => ColumnData::Ref {
+            target,
+            keys: Vec::new(),
+            rows: Vec::new(),
+        },
     }
 }
 
@@ -675,7 +770,16 @@ impl<'s> DatasetBuilder<'s> {
             .collections
             .iter()
             .map(|coll| CollectionBuilder {
-                columns: coll.fields.iter().map(|f| Column::new(empty_column(f.ty, f.keep || coll.field_index(&f.name) == coll.key))).collect(),
+                columns: coll
+                    .fields
+                    .iter()
+                    .map(|f| {
+                        Column::new(empty_column(
+                            f.ty,
+                            f.keep || coll.field_index(&f.name) == coll.key,
+                        ))
+                    })
+                    .collect(),
                 list_open: vec![false; coll.fields.len()],
                 given: vec![false; coll.fields.len()],
                 positions: Vec::new(),
@@ -683,7 +787,13 @@ impl<'s> DatasetBuilder<'s> {
                 len: 0,
             })
             .collect();
-        DatasetBuilder { schema, interner, collections, sources: SourceMap::new(), errors: Vec::new() }
+        DatasetBuilder {
+            schema,
+            interner,
+            collections,
+            sources: SourceMap::new(),
+            errors: Vec::new(),
+        }
     }
 
     /// The schema being loaded.
@@ -718,15 +828,93 @@ impl<'s> DatasetBuilder<'s> {
 
     /// An error for an unknown collection name, with did-you-mean.
     pub fn unknown_collection(&self, src: &SourceText, span: SourceSpan, name: &str) -> DataError {
-        let help = diag::help_did_you_mean(name, "collection", self.schema.collections.iter().map(|c| c.name.as_str()));
-        DataError::UnknownCollection { src: src.clone(), span, name: name.to_string(), help }
+        let help = diag::help_did_you_mean(
+            name,
+            "collection",
+            self.schema.collections.iter().map(|c| c.name.as_str()),
+        );
+        DataError::UnknownCollection {
+            src: src.clone(),
+            span,
+            name: name.to_string(),
+            help,
+        }
     }
 
     /// An error for an unknown field name, with did-you-mean.
-    pub fn unknown_field(&self, src: &SourceText, span: SourceSpan, coll: usize, name: &str) -> DataError {
+    pub fn unknown_field(
+        &self,
+        src: &SourceText,
+        span: SourceSpan,
+        coll: usize,
+        name: &str,
+    ) -> DataError {
         let collection = &self.schema.collections[coll];
-        let help = diag::help_did_you_mean(name, "field", collection.fields.iter().map(|f| f.name.as_str()));
-        DataError::UnknownField { src: src.clone(), span, collection: collection.name.clone(), field: name.to_string(), help }
+        let help = diag::help_did_you_mean(
+            name,
+            "field",
+            collection.fields.iter().map(|f| f.name.as_str()),
+        );
+        DataError::UnknownField {
+            src: src.clone(),
+            span,
+            collection: collection.name.clone(),
+            field: name.to_string(),
+            help,
+        }
+    }
+
+    /// Index of a field of collection `coll`, by name, trying field `hint`
+    /// first: records usually list their fields in schema order, so a loader
+    /// that passes "one after the previous field" rarely compares twice.
+    pub fn field_index_from(&self, coll: usize, name: &str, hint: usize) -> Option<usize> {
+        let fields = &self.schema.collections[coll].fields;
+        match fields.get(hint) {
+            Some(field) if field.name == name => Some(hint),
+            _ => fields.iter().position(|f| f.name == name),
+        }
+    }
+
+    /// An error for a record of `coll` that lacks the required fields `names`.
+    pub fn missing_fields(
+        &self,
+        src: &SourceText,
+        span: SourceSpan,
+        coll: usize,
+        names: &[&str],
+    ) -> DataError {
+        let fields = names
+            .iter()
+            .map(|name| format!("`{name}`"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        DataError::MissingField {
+            src: src.clone(),
+            span,
+            collection: self.schema.collections[coll].name.clone(),
+            fields,
+        }
+    }
+
+    /// An error for a collection given a second time.
+    pub fn duplicate_collection(
+        &self,
+        src: &SourceText,
+        span: SourceSpan,
+        coll: usize,
+    ) -> DataError {
+        DataError::DuplicateCollection {
+            src: src.clone(),
+            span,
+            name: self.schema.collections[coll].name.clone(),
+        }
+    }
+
+    /// Records an error, unless the limit is already reached.
+    pub fn report(&mut self, error: DataError) {
+        if !self.too_many_errors() {
+            self.errors.push(error);
+        }
     }
 
     /// Starts a record of `coll` at byte `offset` of file `src`.
@@ -738,6 +926,9 @@ impl<'s> DatasetBuilder<'s> {
     }
 
     /// Sets field `field` of the current record of `coll`.
+    ///
+    /// On a refused value the slot is filled with a default, so every column
+    /// keeps one value per record and later records stay aligned.
     pub fn set(&mut self, coll: usize, field: usize, cell: Cell<'_>) -> Result<(), CellError> {
         let field_schema = &self.schema.collections[coll].fields[field];
         let builder = &mut self.collections[coll];
@@ -754,20 +945,37 @@ impl<'s> DatasetBuilder<'s> {
                         column.set_null(row);
                         Ok(())
                     }
-                    // An empty CSV cell is an empty list.
+                    // A null required list is an empty list, as an absent one is.
                     Cell::Null => Ok(()),
-                    other => Err(CellError::WrongType { expected: self.schema.field_type_name(field_schema.ty), found: other.kind().into() }),
+                    other => Err(CellError::WrongType {
+                        expected: self.schema.field_type_name(field_schema.ty),
+                        found: other.kind().into(),
+                    }),
                 };
             }
         };
         if let Cell::Null = cell {
             if !field_schema.optional {
-                return Err(CellError::NullNotAllowed { expected: self.schema.scalar_name(scalar) });
+                push_default(&mut column.data);
+                return Err(CellError::NullNotAllowed {
+                    expected: self.schema.scalar_name(scalar),
+                });
             }
             column.set_null(row);
-            return push_default(&mut column.data);
+            push_default(&mut column.data);
+            return Ok(());
         }
-        push_scalar(self.schema, &mut self.interner, &mut column.data, scalar, cell)
+        let result = push_scalar(
+            self.schema,
+            &mut self.interner,
+            &mut column.data,
+            scalar,
+            cell,
+        );
+        if result.is_err() {
+            push_default(&mut column.data);
+        }
+        result
     }
 
     /// Sets field `field` from text (CSV cells, YAML plain scalars), parsed
@@ -777,17 +985,21 @@ impl<'s> DatasetBuilder<'s> {
             FieldType::Scalar(scalar) => scalar,
             FieldType::List(_) => return self.set(coll, field, Cell::Str(text)),
         };
-        let cell = text_cell(scalar, text)?;
-        self.set(coll, field, cell)
+        match text_cell(scalar, text) {
+            Ok(cell) => self.set(coll, field, cell),
+            Err(error) => Err(self.refuse(coll, field, error)),
+        }
     }
 
     /// Starts the list value of field `field` of the current record.
     pub fn begin_list(&mut self, coll: usize, field: usize) -> Result<(), CellError> {
-        let field_schema = &self.schema.collections[coll].fields[field];
-        let builder = &mut self.collections[coll];
-        if !matches!(field_schema.ty, FieldType::List(_)) {
-            return Err(CellError::WrongType { expected: self.schema.field_type_name(field_schema.ty), found: "a list".into() });
+        if !matches!(
+            self.schema.collections[coll].fields[field].ty,
+            FieldType::List(_)
+        ) {
+            return self.set_other(coll, field, "a list");
         }
+        let builder = &mut self.collections[coll];
         if std::mem::replace(&mut builder.given[field], true) {
             return Err(CellError::Duplicate);
         }
@@ -795,21 +1007,86 @@ impl<'s> DatasetBuilder<'s> {
         Ok(())
     }
 
-    /// Appends an element to the open list of field `field`.
-    pub fn push_item(&mut self, coll: usize, field: usize, cell: Cell<'_>) -> Result<(), CellError> {
-        let FieldType::List(scalar) = self.schema.collections[coll].fields[field].ty else {
-            return Err(CellError::WrongType { expected: "a list".into(), found: cell.kind().into() });
-        };
-        let cell = match cell {
-            Cell::Str(text) if !matches!(scalar, ScalarType::String | ScalarType::Ref(_) | ScalarType::Enum(_) | ScalarType::Date) => text_cell(scalar, text)?,
-            Cell::Null => return Err(CellError::NullNotAllowed { expected: self.schema.scalar_name(scalar) }),
-            other => other,
-        };
+    /// Sets field `field` to a value no [`Cell`] can hold (`found`: "an
+    /// object", "a list"). Always an error; see [`DatasetBuilder::refuse`].
+    pub fn set_other(&mut self, coll: usize, field: usize, found: &str) -> Result<(), CellError> {
+        let expected = self
+            .schema
+            .field_type_name(self.schema.collections[coll].fields[field].ty);
+        Err(self.refuse(
+            coll,
+            field,
+            CellError::WrongType {
+                expected,
+                found: found.into(),
+            },
+        ))
+    }
+
+    /// Counts field `field` as given although its value was refused with
+    /// `error` before reaching the builder: the column gets a default, so it
+    /// stays aligned, and the record is not also reported as lacking the
+    /// field. Returns `error`, or [`CellError::Duplicate`] if the field was
+    /// already given.
+    pub fn refuse(&mut self, coll: usize, field: usize, error: CellError) -> CellError {
         let builder = &mut self.collections[coll];
-        match &mut builder.columns[field].data {
-            ColumnData::List { items, .. } => push_scalar(self.schema, &mut self.interner, items, scalar, cell),
-            _ => Ok(()),
+        if std::mem::replace(&mut builder.given[field], true) {
+            return CellError::Duplicate;
         }
+        push_default(&mut builder.columns[field].data);
+        error
+    }
+
+    /// Appends an element to the open list of field `field`. The cell must
+    /// already have the element's type (JSON values, quoted YAML scalars).
+    pub fn push_item(
+        &mut self,
+        coll: usize,
+        field: usize,
+        cell: Cell<'_>,
+    ) -> Result<(), CellError> {
+        let FieldType::List(scalar) = self.schema.collections[coll].fields[field].ty else {
+            return Err(CellError::WrongType {
+                expected: "a list".into(),
+                found: cell.kind().into(),
+            });
+        };
+        if let Cell::Null = cell {
+            return Err(CellError::NullNotAllowed {
+                expected: self.schema.scalar_name(scalar),
+            });
+        }
+        match &mut self.collections[coll].columns[field].data {
+            ColumnData::List { items, .. } => {
+                push_scalar(self.schema, &mut self.interner, items, scalar, cell)
+            }
+            // A dropped field is still checked.
+            _ => push_scalar(
+                self.schema,
+                &mut self.interner,
+                &mut ColumnData::Skipped,
+                scalar,
+                cell,
+            ),
+        }
+    }
+
+    /// Appends an element given as text (CSV list cells, YAML plain
+    /// scalars), parsed by the list's element type.
+    pub fn push_item_text(
+        &mut self,
+        coll: usize,
+        field: usize,
+        text: &str,
+    ) -> Result<(), CellError> {
+        let FieldType::List(scalar) = self.schema.collections[coll].fields[field].ty else {
+            return Err(CellError::WrongType {
+                expected: "a list".into(),
+                found: "a string".into(),
+            });
+        };
+        let cell = text_cell(scalar, text)?;
+        self.push_item(coll, field, cell)
     }
 
     /// Closes the open list of field `field`.
@@ -834,7 +1111,7 @@ impl<'s> DatasetBuilder<'s> {
                 if field_schema.optional {
                     column.set_null(row);
                 }
-                let _ = push_default(&mut column.data);
+                push_default(&mut column.data);
             }
             if let ColumnData::List { offsets, items } = &mut column.data {
                 offsets.push(column_len(items) as u32);
@@ -864,7 +1141,10 @@ impl<'s> DatasetBuilder<'s> {
                             self.errors.push(DataError::DuplicateKey {
                                 src: text.clone(),
                                 span: SourceSpan::new((builder.positions[row] as usize).into(), 1),
-                                first: SourceSpan::new((builder.positions[first as usize] as usize).into(), 1),
+                                first: SourceSpan::new(
+                                    (builder.positions[first as usize] as usize).into(),
+                                    1,
+                                ),
                                 collection: self.schema.collections[coll].name.clone(),
                                 key: self.interner.resolve(key).to_string(),
                             });
@@ -872,19 +1152,31 @@ impl<'s> DatasetBuilder<'s> {
                     }
                 }
             }
-            collections.push(Collection { len: builder.len, columns: builder.columns, positions: builder.positions, source: builder.source, key_index });
+            collections.push(Collection {
+                len: builder.len,
+                columns: builder.columns,
+                positions: builder.positions,
+                source: builder.source,
+                key_index,
+            });
         }
         if !self.errors.is_empty() {
             return Err(self.errors);
         }
         // Resolve references to rows now that every key is known.
-        let key_indexes: Vec<FxHashMap<Sym, u32>> = collections.iter().map(|c| c.key_index.clone()).collect();
+        let key_indexes: Vec<FxHashMap<Sym, u32>> =
+            collections.iter().map(|c| c.key_index.clone()).collect();
         for collection in &mut collections {
             for column in &mut collection.columns {
                 resolve_refs(&mut column.data, &key_indexes);
             }
         }
-        Ok(Dataset { collections, interner: self.interner, sources: self.sources, format })
+        Ok(Dataset {
+            collections,
+            interner: self.interner,
+            sources: self.sources,
+            format,
+        })
     }
 }
 
@@ -892,7 +1184,10 @@ fn resolve_refs(data: &mut ColumnData, key_indexes: &[FxHashMap<Sym, u32>]) {
     match data {
         ColumnData::Ref { target, keys, rows } => {
             let index = &key_indexes[*target as usize];
-            *rows = keys.iter().map(|key| index.get(key).copied().unwrap_or(NO_ROW)).collect();
+            *rows = keys
+                .iter()
+                .map(|key| index.get(key).copied().unwrap_or(NO_ROW))
+                .collect();
         }
         ColumnData::List { items, .. } => resolve_refs(items, key_indexes),
         _ => {}
@@ -913,7 +1208,7 @@ fn column_len(data: &ColumnData) -> usize {
     }
 }
 
-fn push_default(data: &mut ColumnData) -> Result<(), CellError> {
+fn push_default(data: &mut ColumnData) {
     match data {
         ColumnData::Int(v) => v.push(0),
         ColumnData::Number(v) => v.push(0.0),
@@ -924,26 +1219,42 @@ fn push_default(data: &mut ColumnData) -> Result<(), CellError> {
         ColumnData::Ref { keys, .. } => keys.push(Sym::default()),
         ColumnData::List { .. } | ColumnData::Skipped => {}
     }
-    Ok(())
 }
 
 /// Reads text as a value of `ty` (CSV cells, YAML plain scalars).
 fn text_cell(ty: ScalarType, text: &str) -> Result<Cell<'_>, CellError> {
-    let wrong = |found: &str| CellError::WrongType { expected: scalar_plain_name(ty).into(), found: found.into() };
+    let wrong = |found: &str| CellError::WrongType {
+        expected: scalar_plain_name(ty).into(),
+        found: found.into(),
+    };
     match ty {
         ScalarType::Int => match text.parse::<i64>() {
             Ok(value) => Ok(Cell::Int(value)),
-            Err(_) if !text.is_empty() && text.trim_start_matches('-').bytes().all(|b| b.is_ascii_digit()) => Err(CellError::OutOfRange(text.into())),
+            Err(_) if is_integer_text(text) => Err(CellError::OutOfRange(text.into())),
             Err(_) => Err(wrong(&format!("`{text}`"))),
         },
-        ScalarType::Number => text.parse::<f64>().ok().filter(|v| v.is_finite()).map(Cell::Number).ok_or_else(|| wrong(&format!("`{text}`"))),
+        ScalarType::Number => text
+            .parse::<f64>()
+            .ok()
+            .filter(|v| v.is_finite())
+            .map(Cell::Number)
+            .ok_or_else(|| wrong(&format!("`{text}`"))),
         ScalarType::Bool => match text {
             "true" => Ok(Cell::Bool(true)),
             "false" => Ok(Cell::Bool(false)),
             _ => Err(wrong(&format!("`{text}`"))),
         },
-        ScalarType::String | ScalarType::Date | ScalarType::Enum(_) | ScalarType::Ref(_) => Ok(Cell::Str(text)),
+        ScalarType::String | ScalarType::Date | ScalarType::Enum(_) | ScalarType::Ref(_) => {
+            Ok(Cell::Str(text))
+        }
     }
+}
+
+/// Whether `text` is an optionally signed run of digits (so a failed `i64`
+/// parse means it is out of range, not malformed).
+fn is_integer_text(text: &str) -> bool {
+    let digits = text.strip_prefix(['-', '+']).unwrap_or(text);
+    !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
 }
 
 fn scalar_plain_name(ty: ScalarType) -> &'static str {
@@ -958,13 +1269,38 @@ fn scalar_plain_name(ty: ScalarType) -> &'static str {
     }
 }
 
-fn push_scalar(schema: &DataSchema, interner: &mut Interner, data: &mut ColumnData, ty: ScalarType, cell: Cell<'_>) -> Result<(), CellError> {
-    let wrong = || CellError::WrongType { expected: schema.scalar_name(ty), found: cell.kind().into() };
+fn push_scalar(
+    schema: &DataSchema,
+    interner: &mut Interner,
+    data: &mut ColumnData,
+    ty: ScalarType,
+    cell: Cell<'_>,
+) -> Result<(), CellError> {
+    let wrong = || CellError::WrongType {
+        expected: schema.scalar_name(ty),
+        found: cell.kind().into(),
+    };
     match (ty, cell) {
-        (ScalarType::Int, Cell::Int(value)) => push_if(data, |d| if let ColumnData::Int(v) = d { v.push(value) }),
-        (ScalarType::Number, Cell::Int(value)) => push_if(data, |d| if let ColumnData::Number(v) = d { v.push(value as f64) }),
-        (ScalarType::Number, Cell::Number(value)) => push_if(data, |d| if let ColumnData::Number(v) = d { v.push(value) }),
-        (ScalarType::Bool, Cell::Bool(value)) => push_if(data, |d| if let ColumnData::Bool(v) = d { v.push(value) }),
+        (ScalarType::Int, Cell::Int(value)) => push_if(data, |d| {
+            if let ColumnData::Int(v) = d {
+                v.push(value)
+            }
+        }),
+        (ScalarType::Number, Cell::Int(value)) => push_if(data, |d| {
+            if let ColumnData::Number(v) = d {
+                v.push(value as f64)
+            }
+        }),
+        (ScalarType::Number, Cell::Number(value)) => push_if(data, |d| {
+            if let ColumnData::Number(v) = d {
+                v.push(value)
+            }
+        }),
+        (ScalarType::Bool, Cell::Bool(value)) => push_if(data, |d| {
+            if let ColumnData::Bool(v) = d {
+                v.push(value)
+            }
+        }),
         (ScalarType::String, Cell::Str(text)) => {
             if let ColumnData::Str(v) = data {
                 v.push(interner.get_or_intern(text));
@@ -979,12 +1315,25 @@ fn push_scalar(schema: &DataSchema, interner: &mut Interner, data: &mut ColumnDa
         }
         (ScalarType::Date, Cell::Str(text)) => {
             let days = parse_date(text).ok_or_else(|| CellError::InvalidDate(text.into()))?;
-            push_if(data, |d| if let ColumnData::Date(v) = d { v.push(days) })
+            push_if(data, |d| {
+                if let ColumnData::Date(v) = d {
+                    v.push(days)
+                }
+            })
         }
         (ScalarType::Enum(idx), Cell::Str(text)) => {
             let variants = &schema.enums[idx as usize].variants;
-            let variant = variants.iter().position(|v| v == text).ok_or_else(|| CellError::UnknownVariant { value: text.into(), variants: variants.clone() })?;
-            push_if(data, |d| if let ColumnData::Enum(v) = d { v.push(variant as u16) })
+            let variant = variants.iter().position(|v| v == text).ok_or_else(|| {
+                CellError::UnknownVariant {
+                    value: text.into(),
+                    variants: variants.clone(),
+                }
+            })?;
+            push_if(data, |d| {
+                if let ColumnData::Enum(v) = d {
+                    v.push(variant as u16)
+                }
+            })
         }
         _ => Err(wrong()),
     }

@@ -17,6 +17,9 @@ pub mod csv;
 pub mod json;
 pub mod yaml;
 
+#[cfg(test)]
+mod fixture;
+
 use std::path::Path;
 
 use miette::{Diagnostic, SourceSpan};
@@ -687,6 +690,21 @@ pub enum DataError {
         /// `collection.field`.
         field: String,
     },
+    /// The same collection twice in one document.
+    ///
+    /// `{"people": [], "people": []}` triggers it.
+    #[error("collection `{name}` is given twice")]
+    #[diagnostic(code(E0514), help("merge the records of both into one list"))]
+    DuplicateCollection {
+        /// The file.
+        #[source_code]
+        src: SourceText,
+        /// The second occurrence.
+        #[label("given again here")]
+        span: SourceSpan,
+        /// Name.
+        name: String,
+    },
 }
 
 /// At most this many data errors are collected before a loader stops.
@@ -846,6 +864,59 @@ impl<'s> DatasetBuilder<'s> {
         }
     }
 
+    /// Index of a field of collection `coll`, by name, trying field `hint`
+    /// first: records usually list their fields in schema order, so a loader
+    /// that passes "one after the previous field" rarely compares twice.
+    pub fn field_index_from(&self, coll: usize, name: &str, hint: usize) -> Option<usize> {
+        let fields = &self.schema.collections[coll].fields;
+        match fields.get(hint) {
+            Some(field) if field.name == name => Some(hint),
+            _ => fields.iter().position(|f| f.name == name),
+        }
+    }
+
+    /// An error for a record of `coll` that lacks the required fields `names`.
+    pub fn missing_fields(
+        &self,
+        src: &SourceText,
+        span: SourceSpan,
+        coll: usize,
+        names: &[&str],
+    ) -> DataError {
+        let fields = names
+            .iter()
+            .map(|name| format!("`{name}`"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        DataError::MissingField {
+            src: src.clone(),
+            span,
+            collection: self.schema.collections[coll].name.clone(),
+            fields,
+        }
+    }
+
+    /// An error for a collection given a second time.
+    pub fn duplicate_collection(
+        &self,
+        src: &SourceText,
+        span: SourceSpan,
+        coll: usize,
+    ) -> DataError {
+        DataError::DuplicateCollection {
+            src: src.clone(),
+            span,
+            name: self.schema.collections[coll].name.clone(),
+        }
+    }
+
+    /// Records an error, unless the limit is already reached.
+    pub fn report(&mut self, error: DataError) {
+        if !self.too_many_errors() {
+            self.errors.push(error);
+        }
+    }
+
     /// Starts a record of `coll` at byte `offset` of file `src`.
     pub fn begin_record(&mut self, coll: usize, src: SourceId, offset: u64) {
         let builder = &mut self.collections[coll];
@@ -855,6 +926,9 @@ impl<'s> DatasetBuilder<'s> {
     }
 
     /// Sets field `field` of the current record of `coll`.
+    ///
+    /// On a refused value the slot is filled with a default, so every column
+    /// keeps one value per record and later records stay aligned.
     pub fn set(&mut self, coll: usize, field: usize, cell: Cell<'_>) -> Result<(), CellError> {
         let field_schema = &self.schema.collections[coll].fields[field];
         let builder = &mut self.collections[coll];
@@ -871,7 +945,7 @@ impl<'s> DatasetBuilder<'s> {
                         column.set_null(row);
                         Ok(())
                     }
-                    // An empty CSV cell is an empty list.
+                    // A null required list is an empty list, as an absent one is.
                     Cell::Null => Ok(()),
                     other => Err(CellError::WrongType {
                         expected: self.schema.field_type_name(field_schema.ty),
@@ -882,20 +956,26 @@ impl<'s> DatasetBuilder<'s> {
         };
         if let Cell::Null = cell {
             if !field_schema.optional {
+                push_default(&mut column.data);
                 return Err(CellError::NullNotAllowed {
                     expected: self.schema.scalar_name(scalar),
                 });
             }
             column.set_null(row);
-            return push_default(&mut column.data);
+            push_default(&mut column.data);
+            return Ok(());
         }
-        push_scalar(
+        let result = push_scalar(
             self.schema,
             &mut self.interner,
             &mut column.data,
             scalar,
             cell,
-        )
+        );
+        if result.is_err() {
+            push_default(&mut column.data);
+        }
+        result
     }
 
     /// Sets field `field` from text (CSV cells, YAML plain scalars), parsed
@@ -905,20 +985,21 @@ impl<'s> DatasetBuilder<'s> {
             FieldType::Scalar(scalar) => scalar,
             FieldType::List(_) => return self.set(coll, field, Cell::Str(text)),
         };
-        let cell = text_cell(scalar, text)?;
-        self.set(coll, field, cell)
+        match text_cell(scalar, text) {
+            Ok(cell) => self.set(coll, field, cell),
+            Err(error) => Err(self.refuse(coll, field, error)),
+        }
     }
 
     /// Starts the list value of field `field` of the current record.
     pub fn begin_list(&mut self, coll: usize, field: usize) -> Result<(), CellError> {
-        let field_schema = &self.schema.collections[coll].fields[field];
-        let builder = &mut self.collections[coll];
-        if !matches!(field_schema.ty, FieldType::List(_)) {
-            return Err(CellError::WrongType {
-                expected: self.schema.field_type_name(field_schema.ty),
-                found: "a list".into(),
-            });
+        if !matches!(
+            self.schema.collections[coll].fields[field].ty,
+            FieldType::List(_)
+        ) {
+            return self.set_other(coll, field, "a list");
         }
+        let builder = &mut self.collections[coll];
         if std::mem::replace(&mut builder.given[field], true) {
             return Err(CellError::Duplicate);
         }
@@ -926,7 +1007,38 @@ impl<'s> DatasetBuilder<'s> {
         Ok(())
     }
 
-    /// Appends an element to the open list of field `field`.
+    /// Sets field `field` to a value no [`Cell`] can hold (`found`: "an
+    /// object", "a list"). Always an error; see [`DatasetBuilder::refuse`].
+    pub fn set_other(&mut self, coll: usize, field: usize, found: &str) -> Result<(), CellError> {
+        let expected = self
+            .schema
+            .field_type_name(self.schema.collections[coll].fields[field].ty);
+        Err(self.refuse(
+            coll,
+            field,
+            CellError::WrongType {
+                expected,
+                found: found.into(),
+            },
+        ))
+    }
+
+    /// Counts field `field` as given although its value was refused with
+    /// `error` before reaching the builder: the column gets a default, so it
+    /// stays aligned, and the record is not also reported as lacking the
+    /// field. Returns `error`, or [`CellError::Duplicate`] if the field was
+    /// already given.
+    pub fn refuse(&mut self, coll: usize, field: usize, error: CellError) -> CellError {
+        let builder = &mut self.collections[coll];
+        if std::mem::replace(&mut builder.given[field], true) {
+            return CellError::Duplicate;
+        }
+        push_default(&mut builder.columns[field].data);
+        error
+    }
+
+    /// Appends an element to the open list of field `field`. The cell must
+    /// already have the element's type (JSON values, quoted YAML scalars).
     pub fn push_item(
         &mut self,
         coll: usize,
@@ -939,32 +1051,42 @@ impl<'s> DatasetBuilder<'s> {
                 found: cell.kind().into(),
             });
         };
-        let cell = match cell {
-            Cell::Str(text)
-                if !matches!(
-                    scalar,
-                    ScalarType::String
-                        | ScalarType::Ref(_)
-                        | ScalarType::Enum(_)
-                        | ScalarType::Date
-                ) =>
-            {
-                text_cell(scalar, text)?
-            }
-            Cell::Null => {
-                return Err(CellError::NullNotAllowed {
-                    expected: self.schema.scalar_name(scalar),
-                });
-            }
-            other => other,
-        };
-        let builder = &mut self.collections[coll];
-        match &mut builder.columns[field].data {
+        if let Cell::Null = cell {
+            return Err(CellError::NullNotAllowed {
+                expected: self.schema.scalar_name(scalar),
+            });
+        }
+        match &mut self.collections[coll].columns[field].data {
             ColumnData::List { items, .. } => {
                 push_scalar(self.schema, &mut self.interner, items, scalar, cell)
             }
-            _ => Ok(()),
+            // A dropped field is still checked.
+            _ => push_scalar(
+                self.schema,
+                &mut self.interner,
+                &mut ColumnData::Skipped,
+                scalar,
+                cell,
+            ),
         }
+    }
+
+    /// Appends an element given as text (CSV list cells, YAML plain
+    /// scalars), parsed by the list's element type.
+    pub fn push_item_text(
+        &mut self,
+        coll: usize,
+        field: usize,
+        text: &str,
+    ) -> Result<(), CellError> {
+        let FieldType::List(scalar) = self.schema.collections[coll].fields[field].ty else {
+            return Err(CellError::WrongType {
+                expected: "a list".into(),
+                found: "a string".into(),
+            });
+        };
+        let cell = text_cell(scalar, text)?;
+        self.push_item(coll, field, cell)
     }
 
     /// Closes the open list of field `field`.
@@ -989,7 +1111,7 @@ impl<'s> DatasetBuilder<'s> {
                 if field_schema.optional {
                     column.set_null(row);
                 }
-                let _ = push_default(&mut column.data);
+                push_default(&mut column.data);
             }
             if let ColumnData::List { offsets, items } = &mut column.data {
                 offsets.push(column_len(items) as u32);
@@ -1086,7 +1208,7 @@ fn column_len(data: &ColumnData) -> usize {
     }
 }
 
-fn push_default(data: &mut ColumnData) -> Result<(), CellError> {
+fn push_default(data: &mut ColumnData) {
     match data {
         ColumnData::Int(v) => v.push(0),
         ColumnData::Number(v) => v.push(0.0),
@@ -1097,7 +1219,6 @@ fn push_default(data: &mut ColumnData) -> Result<(), CellError> {
         ColumnData::Ref { keys, .. } => keys.push(Sym::default()),
         ColumnData::List { .. } | ColumnData::Skipped => {}
     }
-    Ok(())
 }
 
 /// Reads text as a value of `ty` (CSV cells, YAML plain scalars).
@@ -1109,15 +1230,7 @@ fn text_cell(ty: ScalarType, text: &str) -> Result<Cell<'_>, CellError> {
     match ty {
         ScalarType::Int => match text.parse::<i64>() {
             Ok(value) => Ok(Cell::Int(value)),
-            Err(_)
-                if !text.is_empty()
-                    && text
-                        .trim_start_matches('-')
-                        .bytes()
-                        .all(|b| b.is_ascii_digit()) =>
-            {
-                Err(CellError::OutOfRange(text.into()))
-            }
+            Err(_) if is_integer_text(text) => Err(CellError::OutOfRange(text.into())),
             Err(_) => Err(wrong(&format!("`{text}`"))),
         },
         ScalarType::Number => text
@@ -1135,6 +1248,13 @@ fn text_cell(ty: ScalarType, text: &str) -> Result<Cell<'_>, CellError> {
             Ok(Cell::Str(text))
         }
     }
+}
+
+/// Whether `text` is an optionally signed run of digits (so a failed `i64`
+/// parse means it is out of range, not malformed).
+fn is_integer_text(text: &str) -> bool {
+    let digits = text.strip_prefix(['-', '+']).unwrap_or(text);
+    !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
 }
 
 fn scalar_plain_name(ty: ScalarType) -> &'static str {

@@ -95,6 +95,7 @@ codes! {
     "E0511" "unknown-variant" "data" "a value is not one of the enum's variants";
     "E0512" "unreadable-data" "data" "a data file or directory cannot be read";
     "E0513" "duplicate-data-field" "data" "a record gives the same field twice";
+    "E0514" "duplicate-data-collection" "data" "the data gives the same collection twice";
     "E0401" "unsupported-for-source" "compile" "a `for` ranges over something other than a collection";
     "E0601" "division-by-zero" "eval" "a division by zero while evaluating a rule";
     "E0901" "unreadable-policy" "cli" "a policy file or directory cannot be read";

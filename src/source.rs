@@ -14,7 +14,7 @@ use std::sync::Arc;
 use miette::{MietteError, MietteSpanContents, SourceCode, SourceSpan, SpanContents};
 
 /// Index of a file in the [`SourceMap`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SourceId(pub u32);
 
 /// A byte range in one source file.
@@ -30,12 +30,6 @@ pub struct Span {
     pub start: u32,
     /// One past the last byte.
     pub end: u32,
-}
-
-impl Default for SourceId {
-    fn default() -> Self {
-        SourceId(0)
-    }
 }
 
 impl Span {

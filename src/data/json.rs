@@ -1,9 +1,677 @@
-//! JSON loader (to be written).
+//! JSON loader: one document `{ "collection": [ {record}, ... ], ... }`.
+//!
+//! Takes the file's text and the [`DataSchema`]; gives a [`Dataset`] or every
+//! error found. The document is walked with `jiter` one token at a time and
+//! each value goes straight into the [`DatasetBuilder`]; no value tree is
+//! built. A record's position is the byte offset of its `{`.
+//!
+//! **Invariants:** a value-level problem (wrong type, unknown field, bad
+//! date, ...) is reported and loading goes on with the next value; a syntax
+//! error stops loading, since nothing after it can be trusted. Nothing here
+//! panics on any input.
 
-use crate::data::{DataError, DataSchema, Dataset};
-use crate::source::SourceText;
+use jiter::{Jiter, JiterError, JiterErrorType, JsonErrorType, Peek};
+use miette::SourceSpan;
+
+use crate::data::{
+    Cell, CellError, DataError, DataFormat, DataSchema, Dataset, DatasetBuilder, FieldType,
+    ScalarType,
+};
+use crate::source::{SourceId, SourceText};
 
 /// Loads one JSON document.
-pub fn load(_text: SourceText, _schema: &DataSchema) -> Result<Dataset, Vec<DataError>> {
-    Err(Vec::new())
+pub fn load(text: SourceText, schema: &DataSchema) -> Result<Dataset, Vec<DataError>> {
+    let mut builder = DatasetBuilder::new(schema);
+    let src_id = builder.add_source(text.clone());
+    let mut loader = Loader {
+        text: &text,
+        jiter: Jiter::new(text.bytes()),
+        builder,
+        src_id,
+    };
+    if let Err(Halt::Syntax(error)) = loader.document() {
+        let error = loader.syntax_error(error);
+        loader.builder.report(error);
+    }
+    loader.builder.finish(DataFormat::Json)
+}
+
+/// Why reading stopped before the end of the document.
+enum Halt {
+    /// The text is not well-formed JSON.
+    Syntax(JiterError),
+    /// The error limit is reached, or the document's shape is wrong at the top.
+    Stop,
+}
+
+impl From<JiterError> for Halt {
+    fn from(error: JiterError) -> Halt {
+        Halt::Syntax(error)
+    }
+}
+
+struct Loader<'a, 's> {
+    text: &'a SourceText,
+    jiter: Jiter<'a>,
+    builder: DatasetBuilder<'s>,
+    src_id: SourceId,
+}
+
+/// What a value is, in words, from its first byte.
+fn kind_of(peek: Peek) -> &'static str {
+    match peek {
+        Peek::Null => "null",
+        Peek::True | Peek::False => "a boolean",
+        Peek::String => "a string",
+        Peek::Array => "a list",
+        Peek::Object => "an object",
+        _ => "a number",
+    }
+}
+
+fn span(start: usize, end: usize) -> SourceSpan {
+    SourceSpan::new(start.into(), end.saturating_sub(start))
+}
+
+impl Loader<'_, '_> {
+    fn index(&self) -> usize {
+        self.jiter.current_index()
+    }
+
+    /// Records an error; stops reading once the limit is reached.
+    fn report(&mut self, error: DataError) -> Result<(), Halt> {
+        self.builder.report(error);
+        if self.builder.too_many_errors() {
+            Err(Halt::Stop)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Records a refused value of field `field` of `coll` at `start..end`.
+    fn reject(
+        &mut self,
+        error: CellError,
+        start: usize,
+        coll: usize,
+        field: usize,
+    ) -> Result<(), Halt> {
+        let schema = self.builder.schema();
+        let collection = &schema.collections[coll];
+        let error = error.at(
+            self.text,
+            span(start, self.index()),
+            &collection.name,
+            &collection.fields[field].name,
+        );
+        self.report(error)
+    }
+
+    /// The span of the key just read, given the index before it: from the
+    /// first `"` after `before` to the last `"` before the colon. Only
+    /// computed when a key is reported, so the happy path never rescans.
+    fn key_span(&self, before: usize) -> SourceSpan {
+        let bytes = self.text.bytes();
+        let after = self.index().min(bytes.len());
+        let before = before.min(after);
+        let start = bytes[before..after]
+            .iter()
+            .position(|byte| *byte == b'"')
+            .map_or(before, |pos| before + pos);
+        let end = bytes[start..after]
+            .iter()
+            .rposition(|byte| *byte == b'"')
+            .map_or(after, |pos| start + pos + 1);
+        span(start, end)
+    }
+
+    fn document(&mut self) -> Result<(), Halt> {
+        let peek = self.jiter.peek()?;
+        if peek != Peek::Object {
+            let start = self.index();
+            let message = format!(
+                "the document should be an object mapping collection names to lists of records, found {}",
+                kind_of(peek)
+            );
+            self.builder.report(DataError::MalformedJson {
+                src: self.text.clone(),
+                span: span(start, start + 1),
+                message,
+            });
+            return Err(Halt::Stop);
+        }
+        let mut seen = vec![false; self.builder.schema().collections.len()];
+        let mut before = self.index();
+        let mut key = self.jiter.known_object()?.map(|name| {
+            self.builder
+                .collection_index(name)
+                .ok_or_else(|| name.to_string())
+        });
+        while let Some(found) = key {
+            match found {
+                Ok(coll) if std::mem::replace(&mut seen[coll], true) => {
+                    let error =
+                        self.builder
+                            .duplicate_collection(self.text, self.key_span(before), coll);
+                    self.report(error)?;
+                    self.jiter.next_skip()?;
+                }
+                Ok(coll) => self.collection(coll)?,
+                Err(name) => {
+                    let error =
+                        self.builder
+                            .unknown_collection(self.text, self.key_span(before), &name);
+                    self.report(error)?;
+                    self.jiter.next_skip()?;
+                }
+            }
+            before = self.index();
+            key = self.jiter.next_key()?.map(|name| {
+                self.builder
+                    .collection_index(name)
+                    .ok_or_else(|| name.to_string())
+            });
+        }
+        self.jiter.finish()?;
+        Ok(())
+    }
+
+    fn collection(&mut self, coll: usize) -> Result<(), Halt> {
+        let peek = self.jiter.peek()?;
+        let start = self.index();
+        match peek {
+            Peek::Array => {}
+            // A null collection is an absent one.
+            Peek::Null => return Ok(self.jiter.known_null()?),
+            _ => {
+                self.jiter.known_skip(peek)?;
+                let name = self.builder.schema().collections[coll].name.clone();
+                let error = DataError::WrongType {
+                    src: self.text.clone(),
+                    span: span(start, self.index()),
+                    field: name,
+                    expected: "a list of records".into(),
+                    found: kind_of(peek).into(),
+                };
+                return self.report(error);
+            }
+        }
+        let mut item = self.jiter.known_array()?;
+        let mut record_idx = 0usize;
+        while let Some(peek) = item {
+            if peek == Peek::Object {
+                self.record(coll)?;
+            } else {
+                let start = self.index();
+                self.jiter.known_skip(peek)?;
+                let name = format!(
+                    "{}[{record_idx}]",
+                    self.builder.schema().collections[coll].name
+                );
+                let error = DataError::WrongType {
+                    src: self.text.clone(),
+                    span: span(start, self.index()),
+                    field: name,
+                    expected: "a record (an object)".into(),
+                    found: kind_of(peek).into(),
+                };
+                self.report(error)?;
+            }
+            record_idx += 1;
+            item = self.jiter.array_step()?;
+        }
+        Ok(())
+    }
+
+    fn record(&mut self, coll: usize) -> Result<(), Halt> {
+        let start = self.index();
+        self.builder.begin_record(coll, self.src_id, start as u64);
+        let mut hint = 0;
+        let mut before = start;
+        let mut key = self.jiter.known_object()?.map(|name| {
+            self.builder
+                .field_index_from(coll, name, hint)
+                .ok_or_else(|| name.to_string())
+        });
+        while let Some(found) = key {
+            match found {
+                Ok(field) => {
+                    self.value(coll, field)?;
+                    hint = field + 1;
+                }
+                Err(name) => {
+                    let error =
+                        self.builder
+                            .unknown_field(self.text, self.key_span(before), coll, &name);
+                    self.report(error)?;
+                    self.jiter.next_skip()?;
+                }
+            }
+            before = self.index();
+            key = self.jiter.next_key()?.map(|name| {
+                self.builder
+                    .field_index_from(coll, name, hint)
+                    .ok_or_else(|| name.to_string())
+            });
+        }
+        let missing = self.builder.end_record(coll);
+        if !missing.is_empty() {
+            let error =
+                self.builder
+                    .missing_fields(self.text, span(start, self.index()), coll, &missing);
+            self.report(error)?;
+        }
+        Ok(())
+    }
+
+    /// Reads the value of field `field` of the current record.
+    fn value(&mut self, coll: usize, field: usize) -> Result<(), Halt> {
+        let peek = self.jiter.peek()?;
+        let start = self.index();
+        let result = match peek {
+            Peek::Null => {
+                self.jiter.known_null()?;
+                self.builder.set(coll, field, Cell::Null)
+            }
+            Peek::True | Peek::False => {
+                let value = self.jiter.known_bool(peek)?;
+                self.builder.set(coll, field, Cell::Bool(value))
+            }
+            Peek::String => {
+                let text = self.jiter.known_str()?;
+                self.builder.set(coll, field, Cell::Str(text))
+            }
+            Peek::Array => return self.list(coll, field, start),
+            Peek::Object => {
+                self.jiter.known_skip(peek)?;
+                self.builder.set_other(coll, field, "an object")
+            }
+            _ => {
+                let wants_float = matches!(
+                    self.builder.schema().collections[coll].fields[field].ty,
+                    FieldType::Scalar(ScalarType::Number)
+                );
+                match self.number(peek, wants_float)? {
+                    Ok(cell) => self.builder.set(coll, field, cell),
+                    Err(error) => Err(self.builder.refuse(coll, field, error)),
+                }
+            }
+        };
+        match result {
+            Ok(()) => Ok(()),
+            Err(error) => self.reject(error, start, coll, field),
+        }
+    }
+
+    /// Reads a list value; `start` is the offset of its `[`.
+    fn list(&mut self, coll: usize, field: usize, start: usize) -> Result<(), Halt> {
+        if let Err(error) = self.builder.begin_list(coll, field) {
+            self.jiter.known_skip(Peek::Array)?;
+            return self.reject(error, start, coll, field);
+        }
+        let element = match self.builder.schema().collections[coll].fields[field].ty {
+            FieldType::List(scalar) | FieldType::Scalar(scalar) => scalar,
+        };
+        let mut item = self.jiter.known_array()?;
+        while let Some(peek) = item {
+            let item_start = self.index();
+            let result = match peek {
+                Peek::Null => {
+                    self.jiter.known_null()?;
+                    self.builder.push_item(coll, field, Cell::Null)
+                }
+                Peek::True | Peek::False => {
+                    let value = self.jiter.known_bool(peek)?;
+                    self.builder.push_item(coll, field, Cell::Bool(value))
+                }
+                Peek::String => {
+                    let text = self.jiter.known_str()?;
+                    self.builder.push_item(coll, field, Cell::Str(text))
+                }
+                Peek::Array | Peek::Object => {
+                    self.jiter.known_skip(peek)?;
+                    Err(CellError::WrongType {
+                        expected: self.builder.schema().scalar_name(element),
+                        found: kind_of(peek).into(),
+                    })
+                }
+                _ => match self.number(peek, element == ScalarType::Number)? {
+                    Ok(cell) => self.builder.push_item(coll, field, cell),
+                    Err(error) => Err(error),
+                },
+            };
+            if let Err(error) = result {
+                self.reject(error, item_start, coll, field)?;
+            }
+            item = self.jiter.array_step()?;
+        }
+        self.builder.end_list(coll, field);
+        Ok(())
+    }
+
+    /// Reads a number token: an integer that fits is [`Cell::Int`], any
+    /// other number [`Cell::Number`]; an integer too large for `i64` is
+    /// out of range unless the field wants a float anyway.
+    fn number(
+        &mut self,
+        peek: Peek,
+        wants_float: bool,
+    ) -> Result<Result<Cell<'static>, CellError>, Halt> {
+        let bytes = self.jiter.known_number_bytes(peek)?;
+        // jiter has checked the number grammar, so the token is ASCII.
+        let text = std::str::from_utf8(bytes).unwrap_or("");
+        let is_float = bytes.iter().any(|byte| matches!(byte, b'.' | b'e' | b'E'));
+        if !is_float && let Ok(value) = text.parse::<i64>() {
+            return Ok(Ok(Cell::Int(value)));
+        }
+        if !is_float && !wants_float {
+            return Ok(Err(CellError::OutOfRange(text.into())));
+        }
+        Ok(match text.parse::<f64>() {
+            Ok(value) if value.is_finite() => Ok(Cell::Number(value)),
+            _ => Err(CellError::WrongType {
+                expected: "a number within the range of a 64-bit float".into(),
+                found: format!("`{text}`"),
+            }),
+        })
+    }
+
+    /// The diagnostic for a jiter error.
+    fn syntax_error(&self, error: JiterError) -> DataError {
+        let bytes = self.text.bytes();
+        let index = error.index.min(bytes.len());
+        let invalid_utf8 = bytes
+            .get(index..bytes.len().min(index + 4))
+            .is_some_and(|head| {
+                std::str::from_utf8(head)
+                    .is_err_and(|e| e.valid_up_to() == 0 && e.error_len().is_some())
+            });
+        let message = if invalid_utf8 {
+            format!("invalid UTF-8 at byte {index}")
+        } else {
+            match error.error_type {
+                JiterErrorType::JsonError(JsonErrorType::NumberOutOfRange) => {
+                    "number too long".into()
+                }
+                JiterErrorType::JsonError(error_type) => error_type.to_string(),
+                JiterErrorType::WrongType { expected, actual } => {
+                    format!("expected {expected}, found {actual}")
+                }
+            }
+        };
+        let len = usize::from(index < bytes.len());
+        DataError::MalformedJson {
+            src: self.text.clone(),
+            span: span(index, index + len),
+            message,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use miette::Diagnostic;
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::data::fixture::{self, EXPECTED_DUMP, JSON_DOC, PEOPLE, TEAMS, at};
+
+    fn load_str(doc: &str) -> Result<Dataset, Vec<DataError>> {
+        load(SourceText::from_string("t.json", doc), &fixture::schema())
+    }
+
+    /// The errors of loading `doc`, as `"E0504 3:12"`.
+    fn check(doc: &str) -> Vec<String> {
+        fixture::expect_errors(&fixture::schema(), load_str(doc))
+    }
+
+    const PERSON: &str = r#""name": "A", "age": 1, "score": 1, "active": true, "born": "2000-01-01", "role": "admin", "friends": []"#;
+
+    /// A document holding one person per entry of `records` (each the text
+    /// between the braces), one per line from line 3.
+    fn people(records: &[&str]) -> String {
+        let records: Vec<String> = records
+            .iter()
+            .map(|record| format!("  {{{record}}}"))
+            .collect();
+        format!("{{\n\"people\": [\n{}\n]\n}}", records.join(",\n"))
+    }
+
+    fn person(id: &str, extra: &str) -> String {
+        format!(r#""id": "{id}", {PERSON}{extra}"#)
+    }
+
+    #[test]
+    fn loads_values_nulls_refs_lists_and_positions() {
+        let schema = fixture::schema();
+        let dataset =
+            fixture::expect_dataset(load(SourceText::from_string("t.json", JSON_DOC), &schema));
+        assert_eq!(fixture::dump(&schema, &dataset), EXPECTED_DUMP);
+        assert_eq!(dataset.format, DataFormat::Json);
+        let people = &dataset.collections[PEOPLE];
+        let starts: Vec<u64> = ["{\"id\": \"p1\"", "{\"id\": \"p2\"", "{\"id\": \"p3\""]
+            .iter()
+            .map(|needle| JSON_DOC.find(needle).unwrap_or_default() as u64)
+            .collect();
+        assert_eq!(people.positions, starts);
+        assert_eq!(dataset.position_of(PEOPLE, 1), Some(("t.json", 8, 5)));
+        assert_eq!(dataset.position_of(TEAMS, 0), Some(("t.json", 3, 5)));
+        assert_eq!(dataset.key_of(&schema, PEOPLE, 2), Some("p3"));
+        assert_eq!(people.key_index.len(), 3);
+    }
+
+    #[test]
+    fn absent_and_null_collections_are_empty() {
+        let schema = fixture::schema();
+        let dataset = fixture::expect_dataset(load_str(r#"{"teams": null}"#));
+        assert!(
+            dataset
+                .collections
+                .iter()
+                .all(|collection| collection.len == 0)
+        );
+        assert_eq!(
+            fixture::dump(&schema, &dataset),
+            "people (0 records)\nteams (0 records)\n"
+        );
+    }
+
+    #[test]
+    fn broken_json_stops_at_the_syntax_error() {
+        let doc = people(&[&person("p1", ",, ")]);
+        assert_eq!(check(&doc), [format!("E0501 {}", at(&doc, ", }"))]);
+    }
+
+    #[test]
+    fn truncated_file_is_reported_at_its_end() {
+        let doc = "{\n\"people\": [\n  {\"id\": \"p1\"";
+        assert_eq!(check(doc), ["E0501 3:14"]);
+    }
+
+    #[test]
+    fn wrong_type_points_at_the_value() {
+        let doc = people(&[
+            &person("p1", r#", "nick": 5"#),
+            &person("p2", "").replace(r#""age": 1"#, r#""age": "thirty""#),
+        ]);
+        assert_eq!(
+            check(&doc),
+            [
+                format!("E0504 {}", at(&doc, "5}")),
+                format!("E0504 {}", at(&doc, "\"thirty\""))
+            ]
+        );
+    }
+
+    #[test]
+    fn objects_and_lists_where_a_scalar_belongs_are_wrong_types() {
+        let doc = people(&[&person("p1", r#", "nick": {"a": [1]}, "team": ["t1"]"#)]);
+        assert_eq!(
+            check(&doc),
+            [
+                format!("E0504 {}", at(&doc, "{\"a\"")),
+                format!("E0504 {}", at(&doc, "[\"t1\"]"))
+            ]
+        );
+        let doc =
+            people(&[&person("p1", "")
+                .replace(r#""friends": []"#, r#""friends": ["p1", 7, null, ["x"]]"#)]);
+        assert_eq!(
+            check(&doc),
+            [
+                format!("E0504 {}", at(&doc, "7,")),
+                format!("E0504 {}", at(&doc, "null,")),
+                format!("E0504 {}", at(&doc, "[\"x\"]"))
+            ]
+        );
+    }
+
+    #[test]
+    fn duplicate_key_points_at_the_second_record() {
+        let doc = people(&[&person("p1", ""), &person("p1", "")]);
+        assert_eq!(check(&doc), ["E0505 4:3"]);
+    }
+
+    #[test]
+    fn duplicate_field_and_duplicate_collection() {
+        let doc = people(&[&person("p1", r#", "age": 2"#)]);
+        assert_eq!(check(&doc), [format!("E0513 {}", at(&doc, "2}"))]);
+        let doc = "{\"people\": [],\n \"people\": []}";
+        assert_eq!(check(doc), ["E0514 2:2"]);
+    }
+
+    #[test]
+    fn missing_field_points_at_the_record() {
+        let doc = people(&[&person("p1", "").replace(r#""age": 1, "#, "")]);
+        assert_eq!(check(&doc), ["E0506 3:3"]);
+        let errors = load_str(&doc).err().unwrap_or_default();
+        assert_eq!(errors[0].to_string(), "record of `people` lacks `age`");
+    }
+
+    #[test]
+    fn unknown_field_and_collection_suggest_a_name() {
+        let doc = people(&[&person("p1", r#", "nmae": "x""#)]);
+        let errors = load_str(&doc).err().unwrap_or_default();
+        assert_eq!(
+            fixture::codes_at(&errors),
+            [format!("E0507 {}", at(&doc, "\"nmae\""))]
+        );
+        assert_eq!(
+            errors[0].help().map(|help| help.to_string()),
+            Some("did you mean `name`?".into())
+        );
+        let doc = "{\"teams\": [],\n  \"peeple\": [{\"x\": 1}]}";
+        let errors = load_str(doc).err().unwrap_or_default();
+        assert_eq!(fixture::codes_at(&errors), ["E0508 2:3"]);
+        assert_eq!(
+            errors[0].help().map(|help| help.to_string()),
+            Some("did you mean `people`?".into())
+        );
+    }
+
+    #[test]
+    fn bad_date_and_unknown_variant() {
+        let doc = people(&[&person("p1", "")
+            .replace("2000-01-01", "2023-02-30")
+            .replace(r#""admin""#, r#""admn""#)]);
+        let errors = load_str(&doc).err().unwrap_or_default();
+        assert_eq!(
+            fixture::codes_at(&errors),
+            [
+                format!("E0510 {}", at(&doc, "\"2023-02-30\"")),
+                format!("E0511 {}", at(&doc, "\"admn\""))
+            ]
+        );
+        assert_eq!(
+            errors[1].help().map(|help| help.to_string()),
+            Some("did you mean `admin`?".into())
+        );
+    }
+
+    #[test]
+    fn integer_overflow_is_out_of_range_not_a_panic() {
+        let doc =
+            people(&[&person("p1", "").replace(r#""age": 1"#, r#""age": 9223372036854775808"#)]);
+        assert_eq!(
+            check(&doc),
+            [format!("E0509 {}", at(&doc, "9223372036854775808"))]
+        );
+        let doc = people(&[
+            &person("p1", "").replace(r#""score": 1"#, r#""score": 99999999999999999999999"#)
+        ]);
+        assert_eq!(
+            check(&doc),
+            [
+                "loaded without errors:\npeople (1 records)\n  \"p1\" | \"A\" | 1 | 100000000000000000000000 | true | 2000-01-01 | #0 | null | [] | null | -\nteams (0 records)\n"
+            ]
+        );
+        let doc = people(&[&person("p1", "").replace(r#""score": 1"#, r#""score": 1e999"#)]);
+        assert_eq!(check(&doc), [format!("E0504 {}", at(&doc, "1e999"))]);
+    }
+
+    #[test]
+    fn invalid_utf8_gives_the_byte_offset() {
+        let mut bytes = people(&[&person("p1", "")]).into_bytes();
+        let offset = bytes
+            .windows(3)
+            .position(|window| window == b"\"A\"")
+            .unwrap_or_default()
+            + 1;
+        bytes[offset] = 0xFF;
+        let result = load(
+            SourceText::new("t.json", std::sync::Arc::new(bytes)),
+            &fixture::schema(),
+        );
+        let errors = result.err().unwrap_or_default();
+        assert_eq!(fixture::codes_at(&errors), ["E0501 3:25"]);
+        assert_eq!(
+            errors[0].to_string(),
+            format!("malformed JSON: invalid UTF-8 at byte {offset}")
+        );
+    }
+
+    #[test]
+    fn wrong_shapes_are_reported() {
+        assert_eq!(check("[1]"), ["E0501 1:1"]);
+        assert_eq!(check("{\"people\": {}}"), ["E0504 1:12"]);
+        let doc =
+            people(&["x\": 1, \"y", &person("p1", "")]).replace("  {x\": 1, \"y}", "  [1, 2]");
+        let errors = load_str(&doc).err().unwrap_or_default();
+        assert_eq!(fixture::codes_at(&errors), ["E0504 3:3"]);
+        assert_eq!(
+            errors[0].to_string(),
+            "`people[0]` should be a record (an object), found a list"
+        );
+    }
+
+    #[test]
+    fn errors_stop_at_the_limit() {
+        let records: Vec<String> = (0..80)
+            .map(|idx| person(&format!("p{idx}"), "").replace(r#""age": 1"#, r#""age": "x""#))
+            .collect();
+        let records: Vec<&str> = records.iter().map(String::as_str).collect();
+        assert_eq!(check(&people(&records)).len(), crate::data::MAX_ERRORS);
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let _ = load(SourceText::new("t.json", std::sync::Arc::new(bytes)), &fixture::schema());
+        }
+
+        #[test]
+        fn mutations_of_a_valid_document_never_panic(edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>(), 0u8..3), 1..6)) {
+            let mut bytes = JSON_DOC.as_bytes().to_vec();
+            for (idx, byte, op) in edits {
+                let pos = idx.index(bytes.len() + 1);
+                match op {
+                    0 => bytes.insert(pos, byte),
+                    1 if pos < bytes.len() => { bytes.remove(pos); }
+                    _ if pos < bytes.len() => bytes[pos] = byte,
+                    _ => {}
+                }
+            }
+            let _ = load(SourceText::new("t.json", std::sync::Arc::new(bytes)), &fixture::schema());
+        }
+    }
 }

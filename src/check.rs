@@ -1701,7 +1701,7 @@ impl Checker<'_> {
                         (Type::String, Type::Int | Type::Number)
                             | (Type::Int | Type::Number, Type::String)
                     ) {
-                        "a string never equals a number: quote the number (`\"20\"`) or compare with a numeric field".to_string()
+                        "strings compare with strings and numbers with numbers: quote the number (`\"20\"`) or compare a numeric field".to_string()
                     } else {
                         "compare values of the same type".to_string()
                     };

@@ -117,10 +117,32 @@ pub enum CliError {
 /// Runs the command line; returns the process exit code.
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
+    install_report_handler();
     let code = match cli.command {
         Command::Check(args) => check::run(&args),
     };
     ExitCode::from(code)
+}
+
+/// Diagnostics: coloured on a terminal, plain otherwise, at a fixed width so
+/// CI logs and snapshots do not depend on the terminal.
+fn install_report_handler() {
+    use std::io::IsTerminal;
+    let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let _ = miette::set_hook(Box::new(move |_| {
+        let theme = if color {
+            miette::GraphicalTheme::unicode()
+        } else {
+            miette::GraphicalTheme::unicode_nocolor()
+        };
+        Box::new(
+            miette::MietteHandlerOpts::new()
+                .graphical_theme(theme)
+                .terminal_links(false)
+                .width(100)
+                .build(),
+        )
+    }));
 }
 
 /// Prints diagnostics to stderr.

@@ -116,14 +116,13 @@ fn grammar_error(src: &SourceText, text: &str, error: pest::error::Error<Rule>) 
     } else {
         format!("expected {}, found {found}", join_or(&expected))
     };
-    let label =
-        if negatives.iter().any(|rule| *rule == Rule::keyword) || found_is_keyword(text, start) {
-            "a keyword cannot be used as a name here".to_string()
-        } else if expected.is_empty() {
-            "unexpected here".to_string()
-        } else {
-            format!("expected {}", join_or(&expected))
-        };
+    let label = if negatives.contains(&Rule::keyword) || found_is_keyword(text, start) {
+        "a keyword cannot be used as a name here".to_string()
+    } else if expected.is_empty() {
+        "unexpected here".to_string()
+    } else {
+        format!("expected {}", join_or(&expected))
+    };
     let help = help_for(&expected, text, start);
     // Point at the token that stopped the parser, not at a zero-width gap.
     let token_len = token_at(text, start)

@@ -50,7 +50,12 @@ pub fn load_dir(path: &Path, schema: &DataSchema) -> Result<Dataset, Vec<DataErr
     // Directory order is arbitrary; sorted, the source ids and the order of
     // the errors are the same on every machine.
     files.sort();
-    let mut builder = DatasetBuilder::new(schema);
+    let total_bytes = files
+        .iter()
+        .filter_map(|file| file.metadata().ok())
+        .map(|metadata| metadata.len() as usize)
+        .sum();
+    let mut builder = DatasetBuilder::with_size_hint(schema, total_bytes);
     let mut seen = vec![false; schema.collections.len()];
     for file in files {
         if builder.too_many_errors() {

@@ -21,7 +21,7 @@ use crate::source::{SourceId, SourceText};
 
 /// Loads one JSON document.
 pub fn load(text: SourceText, schema: &DataSchema) -> Result<Dataset, Vec<DataError>> {
-    let mut builder = DatasetBuilder::new(schema);
+    let mut builder = DatasetBuilder::with_size_hint(schema, text.bytes().len());
     let src_id = builder.add_source(text.clone());
     let mut loader = Loader {
         text: &text,

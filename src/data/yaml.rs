@@ -34,7 +34,7 @@ use crate::source::{SourceId, SourceText};
 
 /// Loads one YAML document.
 pub fn load(text: SourceText, schema: &DataSchema) -> Result<Dataset, Vec<DataError>> {
-    let mut builder = DatasetBuilder::new(schema);
+    let mut builder = DatasetBuilder::with_size_hint(schema, text.bytes().len());
     let src_id = builder.add_source(text.clone());
     let str_text = match std::str::from_utf8(text.bytes()) {
         Ok(str_text) => str_text,

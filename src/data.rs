@@ -331,6 +331,34 @@ impl Dataset {
     }
 }
 
+impl Dataset {
+    /// File name, 1-based line and column of many records at once, one pass
+    /// per file (see [`SourceText::line_cols`]).
+    pub fn positions_of(&self, records: &[(usize, usize)]) -> Vec<Option<(&str, usize, usize)>> {
+        let mut result = vec![None; records.len()];
+        let mut by_source: FxHashMap<SourceId, (Vec<usize>, Vec<usize>)> = FxHashMap::default();
+        for (idx, (coll, row)) in records.iter().enumerate() {
+            let Some(collection) = self.collections.get(*coll) else {
+                continue;
+            };
+            let (Some(source), Some(offset)) = (collection.source, collection.positions.get(*row))
+            else {
+                continue;
+            };
+            let entry = by_source.entry(source).or_default();
+            entry.0.push(idx);
+            entry.1.push(*offset as usize);
+        }
+        for (source, (indexes, offsets)) in by_source {
+            let text = self.sources.get(source);
+            for (idx, (line, col)) in indexes.into_iter().zip(text.line_cols(&offsets)) {
+                result[idx] = Some((text.name(), line, col));
+            }
+        }
+        result
+    }
+}
+
 /// Loads the dataset at `path`: a `.json` file, a `.yaml`/`.yml` file, or a
 /// directory of CSV files.
 pub fn load(path: &Path, schema: &DataSchema) -> Result<Dataset, Vec<DataError>> {

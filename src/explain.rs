@@ -102,21 +102,29 @@ pub fn explain(
         ..Summary::default()
     };
     let mut per_rule = vec![0usize; plan.rules.len()];
-    for outcome in outcomes {
+    let records: Vec<(usize, usize)> = outcomes
+        .iter()
+        .map(
+            |outcome| match (plan.rules[outcome.rule].entity, outcome.row) {
+                (Some(coll), Some(row)) => (coll as usize, row as usize),
+                _ => (usize::MAX, 0),
+            },
+        )
+        .collect();
+    let positions = data.positions_of(&records);
+    for (outcome, position) in outcomes.iter().zip(positions) {
         let rule = &plan.rules[outcome.rule];
         let policy = &plan.policies[rule.policy];
         let (entity, key, record_location) = match (rule.entity, outcome.row) {
             (Some(coll), Some(row)) => {
                 let name = plan.schema.data.collections[coll as usize].name.clone();
                 let key = evaluator.key_text(coll, row);
-                let record_location =
-                    data.position_of(coll as usize, row as usize)
-                        .map(|(file, line, column)| Location {
-                            file: file.to_string(),
-                            line,
-                            column,
-                            row: (data.format == DataFormat::Csv).then_some(row as usize + 1),
-                        });
+                let record_location = position.map(|(file, line, column)| Location {
+                    file: file.to_string(),
+                    line,
+                    column,
+                    row: (data.format == DataFormat::Csv).then_some(row as usize + 1),
+                });
                 (name, key, record_location)
             }
             _ => ("dataset".to_string(), policy.name.clone(), None),

@@ -122,6 +122,31 @@ impl SourceText {
         line_col(self.bytes(), offset)
     }
 
+    /// 1-based lines and columns of many byte offsets, in one pass over the
+    /// file: reporting thousands of violations in a large file must not scan
+    /// it once per violation.
+    pub fn line_cols(&self, offsets: &[usize]) -> Vec<(usize, usize)> {
+        let bytes = self.bytes();
+        let mut order: Vec<usize> = (0..offsets.len()).collect();
+        order.sort_unstable_by_key(|idx| offsets[*idx]);
+        let mut result = vec![(1, 1); offsets.len()];
+        let (mut line, mut line_start, mut scanned) = (1usize, 0usize, 0usize);
+        for idx in order {
+            let offset = offsets[idx].min(bytes.len());
+            for newline in memchr::memchr_iter(b'\n', &bytes[scanned..offset]) {
+                line += 1;
+                line_start = scanned + newline + 1;
+            }
+            scanned = offset;
+            let col = String::from_utf8_lossy(&bytes[line_start..offset])
+                .chars()
+                .count()
+                + 1;
+            result[idx] = (line, col);
+        }
+        result
+    }
+
     /// Byte offset of a 1-based line and 0-based character column.
     pub fn offset_of(&self, line: usize, col: usize) -> usize {
         let bytes = self.bytes();
@@ -217,6 +242,18 @@ impl SourceMap {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn line_cols_agree_with_line_col() {
+        let text = "a\nbb\n名字x\n\nlast";
+        let source = SourceText::from_string("t", text);
+        let offsets: Vec<usize> = vec![9, 0, 3, 2, text.len(), 12, 5];
+        let expected: Vec<(usize, usize)> = offsets
+            .iter()
+            .map(|o| line_col(text.as_bytes(), *o))
+            .collect();
+        assert_eq!(source.line_cols(&offsets), expected);
+    }
 
     #[test]
     fn line_col_counts_characters_not_bytes() {

@@ -31,6 +31,39 @@ pub struct Location {
     pub row: Option<usize>,
 }
 
+/// A sub-term of a failed condition with the value it had.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Term {
+    /// The sub-term as written in the policy (`count(secretaries)`).
+    pub expr: String,
+    /// Its value, as a message would show it (`2`).
+    pub value: String,
+    /// Where the value came from, for params: `default` or `cli`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
+}
+
+/// A param a rule used, with its value and where the value came from.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ParamUse {
+    /// Param name.
+    pub name: String,
+    /// Value, as written in bangfu syntax.
+    pub value: String,
+    /// `default` or `cli`.
+    pub origin: String,
+}
+
+/// One labelled step of an entity's readable path (`county` → `黑水县`),
+/// from the schema's `path` declarations.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PathStep {
+    /// Label.
+    pub label: String,
+    /// Value.
+    pub value: String,
+}
+
 /// One explained violation.
 #[derive(Clone, Debug, Serialize)]
 pub struct Violation {
@@ -55,6 +88,19 @@ pub struct Violation {
     pub policy_location: Location,
     /// The policy's source citations.
     pub sources: Vec<String>,
+    /// The entity's readable path, outermost first (empty when the schema
+    /// declares none).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub path: Vec<PathStep>,
+    /// The values that decided the failed condition.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub terms: Vec<Term>,
+    /// The params of the rule's policy.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub params: Vec<ParamUse>,
+    /// The smallest change that would satisfy the rule, where known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub suggestion: Option<String>,
 }
 
 /// Counts over a run.
@@ -150,6 +196,10 @@ pub fn explain(
             location: record_location,
             policy_location: location(plan, condition_span),
             sources: policy.sources.clone(),
+            path: Vec::new(),
+            terms: Vec::new(),
+            params: Vec::new(),
+            suggestion: None,
         });
     }
     summary.violations = violations.len();

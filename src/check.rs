@@ -520,9 +520,12 @@ pub fn check(
         let mut params = Vec::new();
         for (param_idx, param) in decl.params.iter().enumerate() {
             let ty = checker.type_of_decl(&param.ty);
-            let (value, origin) = match resolved.overrides.iter().find(|(idx, _)| *idx == param_idx)
+            let (value, origin) = match resolved
+                .overrides
+                .iter()
+                .find(|(idx, _, _)| *idx == param_idx)
             {
-                Some((_, value)) => (value.clone(), ParamOrigin::Cli),
+                Some((_, value, origin)) => (value.clone(), origin.clone()),
                 None => (param.default.clone(), ParamOrigin::Default),
             };
             checker.scopes.clear();

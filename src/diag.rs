@@ -70,6 +70,10 @@ codes! {
     "E0203" "unknown-policy" "resolve" "a param override or rule names a policy that does not exist";
     "E0204" "unknown-param" "resolve" "a param override names a param the policy does not declare";
     "E0205" "invalid-param-value" "resolve" "a param override is not a literal of the param's type";
+    "E0206" "import-not-found" "resolve" "an `import` names a file that does not exist";
+    "E0207" "import-cycle" "resolve" "policy files import each other in a cycle";
+    "E0208" "script-not-found" "resolve" "a `script` block names a rhai file that cannot be read";
+    "E0209" "extends-cycle" "resolve" "policies extend each other in a cycle";
     "E0301" "unknown-field" "check" "a field access names a field the collection does not declare";
     "E0302" "unknown-collection" "check" "a name is used as a collection but no collection has it";
     "E0303" "unknown-name" "check" "a name is neither a binding, a field, a param nor an enum variant";

@@ -177,11 +177,11 @@ pub fn read_policies(paths: &[PathBuf]) -> Result<Vec<PolicyFile>, CliError> {
             found.sort();
             for file in found {
                 let text = std::fs::read_to_string(&file).map_err(|e| unreadable(e.to_string()))?;
-                files.push(PolicyFile::new(file.display().to_string(), text));
+                files.push(PolicyFile::from_disk(&file, text));
             }
         } else {
             let text = std::fs::read_to_string(path).map_err(|e| unreadable(e.to_string()))?;
-            files.push(PolicyFile::new(path.display().to_string(), text));
+            files.push(PolicyFile::from_disk(path, text));
         }
     }
     Ok(files)
@@ -192,7 +192,9 @@ fn collect_policy_files(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<(
         let path = entry?.path();
         if path.is_dir() {
             collect_policy_files(&path, out)?;
-        } else if path.extension().is_some_and(|ext| ext == "bangfu") {
+        } else if path.extension().is_some_and(|ext| ext == "bangfu")
+            && !path.to_string_lossy().ends_with("_test.bangfu")
+        {
             out.push(path);
         }
     }

@@ -150,10 +150,11 @@ impl Resolver for Evaluator<'_> {
 impl<'a> Evaluator<'a> {
     /// Builds the plan's indexes and invariants over `data`.
     pub fn new(plan: &'a Plan, data: &'a Dataset) -> Evaluator<'a> {
+        let _timing = crate::data::Timing::start("eval: indexes, invariants");
         let indexes = plan
             .indexes
             .par_iter()
-            .map(|spec| build_index(spec, data))
+            .map(|spec| build_index(spec, data, &plan.schema.data))
             .collect();
         let mut evaluator = Evaluator {
             plan,
@@ -197,11 +198,13 @@ impl<'a> Evaluator<'a> {
         // A dangling reference in a composite key still shows what was written.
         for (part, field) in parts.iter_mut().zip(&info.key_fields) {
             if part.is_empty()
-                && let ColumnData::Ref { keys, .. } =
-                    &self.data.collections[coll as usize].columns[*field as usize].data
-                && let Some(sym) = keys.get(row as usize)
+                && let Some(sym) = self.data.ref_key(
+                    &self.plan.schema.data,
+                    &self.data.collections[coll as usize].columns[*field as usize].data,
+                    row as usize,
+                )
             {
-                *part = self.resolve(*sym).to_string();
+                *part = self.resolve(sym).to_string();
             }
         }
         parts.join("/")
@@ -210,6 +213,7 @@ impl<'a> Evaluator<'a> {
     /// Evaluates the rules for which `selected` holds; gives the outcomes in
     /// rule and row order, and every runtime error.
     pub fn run(&self, selected: &dyn Fn(&RulePlan) -> bool) -> (Vec<Outcome>, Vec<EvalError>) {
+        let _timing = crate::data::Timing::start("eval: rules");
         let mut outcomes = Vec::new();
         let mut errors = Vec::new();
         for (rule_idx, rule) in self.plan.rules.iter().enumerate() {
@@ -864,7 +868,7 @@ fn scalar_value(data: &ColumnData, idx: usize) -> Option<Value> {
     Some(match data {
         ColumnData::Int(values) => Value::Int(*values.get(idx)?),
         ColumnData::Number(values) => Value::Number(*values.get(idx)?),
-        ColumnData::Bool(values) => Value::Bool(*values.get(idx)?),
+        ColumnData::Bool(values) => Value::Bool(values.get(idx)?),
         ColumnData::Str(values) => Value::Sym(*values.get(idx)?),
         ColumnData::Date(values) => Value::Date(*values.get(idx)?),
         ColumnData::Enum(values) => Value::Enum(u32::MAX, *values.get(idx)?),
@@ -877,7 +881,7 @@ fn scalar_value(data: &ColumnData, idx: usize) -> Option<Value> {
 }
 
 /// The key atoms of one cell (several for a list cell).
-fn cell_atoms(column: &Column, row: usize, list: bool, out: &mut Vec<KeyAtom>) {
+fn cell_atoms(keys: &KeyReader<'_>, column: &Column, row: usize, list: bool, out: &mut Vec<KeyAtom>) {
     out.clear();
     if column.is_null(row) {
         if !list {
@@ -891,30 +895,38 @@ fn cell_atoms(column: &Column, row: usize, list: bool, out: &mut Vec<KeyAtom>) {
                 return;
             };
             for idx in *start as usize..*end as usize {
-                if let Some(atom) = data_atom(items, idx) {
+                if let Some(atom) = data_atom(keys, items, idx) {
                     out.push(atom);
                 }
             }
         }
-        data => out.extend(data_atom(data, row)),
+        data => out.extend(data_atom(keys, data, row)),
     }
 }
 
-fn data_atom(data: &ColumnData, idx: usize) -> Option<KeyAtom> {
+/// What reading index keys needs: references are keyed by the key as
+/// written, which lives in the target collection's key column.
+struct KeyReader<'a> {
+    data: &'a Dataset,
+    schema: &'a crate::data::DataSchema,
+}
+
+fn data_atom(keys: &KeyReader<'_>, data: &ColumnData, idx: usize) -> Option<KeyAtom> {
     Some(match data {
         ColumnData::Int(values) => KeyAtom::Int(*values.get(idx)?),
-        ColumnData::Bool(values) => KeyAtom::Bool(*values.get(idx)?),
+        ColumnData::Bool(values) => KeyAtom::Bool(values.get(idx)?),
         ColumnData::Str(values) => KeyAtom::Sym(*values.get(idx)?),
         ColumnData::Date(values) => KeyAtom::Date(*values.get(idx)?),
         ColumnData::Enum(values) => KeyAtom::Enum(*values.get(idx)?),
         // A reference is keyed by the key as written, so a probe with the
         // referenced record or with its key string finds it.
-        ColumnData::Ref { keys, .. } => KeyAtom::Sym(*keys.get(idx)?),
+        ColumnData::Ref { .. } => KeyAtom::Sym(keys.data.ref_key(keys.schema, data, idx)?),
         ColumnData::Number(_) | ColumnData::List { .. } | ColumnData::Skipped => return None,
     })
 }
 
-fn build_index(spec: &IndexSpec, data: &Dataset) -> Index {
+fn build_index(spec: &IndexSpec, data: &Dataset, schema: &crate::data::DataSchema) -> Index {
+    let reader = KeyReader { data, schema };
     let collection = &data.collections[spec.coll as usize];
     let columns: Vec<&Column> = spec
         .keys
@@ -925,7 +937,7 @@ fn build_index(spec: &IndexSpec, data: &Dataset) -> Index {
         let mut map: FxHashMap<KeyAtom, Vec<u32>> = FxHashMap::default();
         let mut atoms = Vec::new();
         for row in 0..collection.len {
-            cell_atoms(column, row, key.list, &mut atoms);
+            cell_atoms(&reader, column, row, key.list, &mut atoms);
             for atom in &atoms {
                 let rows = map.entry(*atom).or_default();
                 // A list naming the same key twice still yields the row once.
@@ -940,7 +952,7 @@ fn build_index(spec: &IndexSpec, data: &Dataset) -> Index {
     let mut per_key: Vec<Vec<KeyAtom>> = vec![Vec::new(); spec.keys.len()];
     for row in 0..collection.len {
         for ((key, column), atoms) in spec.keys.iter().zip(&columns).zip(per_key.iter_mut()) {
-            cell_atoms(column, row, key.list, atoms);
+            cell_atoms(&reader, column, row, key.list, atoms);
         }
         // At most one key part is a list, so the combinations are the
         // elements of that list, each with the scalar parts.

@@ -13,6 +13,7 @@
 
 pub mod script;
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use miette::{Diagnostic, SourceSpan};
@@ -320,6 +321,22 @@ impl<'a> Evaluator<'a> {
         Ok(matches!(self.eval(expr, env)?, Value::Bool(true)))
     }
 
+    /// The value of an operand, borrowed when it is a constant or an
+    /// invariant: cloning those would bump the reference count of a map or
+    /// a row set that every thread shares, and the cache line bouncing
+    /// between cores costs more than the rest of the expression.
+    #[inline]
+    fn operand<'e>(&'e self, expr: &'e PExpr, env: &mut [Value]) -> EvalResult<Cow<'e, Value>> {
+        Ok(match expr {
+            PExpr::Const(value) => Cow::Borrowed(value),
+            PExpr::Invariant(idx) => match self.invariants.get(*idx as usize) {
+                Some(value) => Cow::Borrowed(value),
+                None => Cow::Owned(Value::Null),
+            },
+            other => Cow::Owned(self.eval(other, env)?),
+        })
+    }
+
     /// The value of a field of one record.
     pub fn field_value(&self, coll: u32, field: u32, row: u32) -> Value {
         let column = &self.data.collections[coll as usize].columns[field as usize];
@@ -358,10 +375,23 @@ impl<'a> Evaluator<'a> {
                 .get(*idx as usize)
                 .cloned()
                 .unwrap_or(Value::Null),
-            PExpr::Field { base, coll, field } => match self.eval(base, env)? {
-                Value::Row(c, row) if c == *coll => self.field_value(*coll, *field, row),
-                _ => Value::Null,
-            },
+            PExpr::Field { base, coll, field } => {
+                let record = match &**base {
+                    // The common case, `x.field`: no clone of the binding.
+                    PExpr::Local(slot) => match &env[*slot as usize] {
+                        Value::Row(c, row) => Some((*c, *row)),
+                        _ => None,
+                    },
+                    other => match self.eval(other, env)? {
+                        Value::Row(c, row) => Some((c, row)),
+                        _ => None,
+                    },
+                };
+                match record {
+                    Some((c, row)) if c == *coll => self.field_value(*coll, *field, row),
+                    _ => Value::Null,
+                }
+            }
             PExpr::Project {
                 source,
                 coll,
@@ -375,19 +405,16 @@ impl<'a> Evaluator<'a> {
                 _ => Value::Null,
             },
             PExpr::Index(base, index) => {
-                let base = self.eval(base, env)?;
-                let index = self.eval(index, env)?;
-                match base {
-                    Value::Map(entries) => entries
+                let base = self.operand(base, env)?;
+                let index = self.operand(index, env)?;
+                match (&*base, &*index) {
+                    (Value::Map(entries), index) => entries
                         .iter()
-                        .find(|(k, _)| k.equals(&index, self))
+                        .find(|(k, _)| k.equals(index, self))
                         .map_or(Value::Null, |(_, v)| v.clone()),
-                    Value::List(items) => match index {
-                        Value::Int(i) if i >= 0 => {
-                            items.get(i as usize).cloned().unwrap_or(Value::Null)
-                        }
-                        _ => Value::Null,
-                    },
+                    (Value::List(items), Value::Int(i)) if *i >= 0 => {
+                        items.get(*i as usize).cloned().unwrap_or(Value::Null)
+                    }
                     _ => Value::Null,
                 }
             }
@@ -424,9 +451,9 @@ impl<'a> Evaluator<'a> {
                 right,
                 span,
             } => {
-                let left = self.eval(left, env)?;
-                let right = self.eval(right, env)?;
-                self.binary(*op, left, right, *span)?
+                let left = self.operand(left, env)?;
+                let right = self.operand(right, env)?;
+                self.binary(*op, &left, &right, *span)?
             }
             PExpr::If(condition, then, otherwise) => {
                 if self.truthy(condition, env)? {
@@ -560,13 +587,13 @@ impl<'a> Evaluator<'a> {
         })
     }
 
-    fn binary(&self, op: BinaryOp, left: Value, right: Value, span: Span) -> EvalResult<Value> {
+    fn binary(&self, op: BinaryOp, left: &Value, right: &Value, span: Span) -> EvalResult<Value> {
         use std::cmp::Ordering;
         Ok(match op {
-            BinaryOp::Eq => Value::Bool(left.equals(&right, self)),
-            BinaryOp::Ne => Value::Bool(!left.equals(&right, self)),
+            BinaryOp::Eq => Value::Bool(left.equals(right, self)),
+            BinaryOp::Ne => Value::Bool(!left.equals(right, self)),
             BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge => {
-                match left.compare(&right, self) {
+                match left.compare(right, self) {
                     None => Value::Null,
                     Some(ordering) => Value::Bool(match op {
                         BinaryOp::Lt => ordering == Ordering::Less,
@@ -577,14 +604,14 @@ impl<'a> Evaluator<'a> {
                 }
             }
             BinaryOp::In | BinaryOp::NotIn => {
-                let found = match (&left, &right) {
+                let found = match (left, right) {
                     (_, Value::Null) => return Ok(Value::Null),
-                    (_, Value::List(items)) => items.iter().any(|item| item.equals(&left, self)),
+                    (_, Value::List(items)) => items.iter().any(|item| item.equals(left, self)),
                     (Value::Row(c, r), Value::Rows(coll, rows)) => {
                         c == coll && rows.iter().any(|row| row == *r)
                     }
                     (_, Value::Map(entries)) => {
-                        entries.iter().any(|(key, _)| key.equals(&left, self))
+                        entries.iter().any(|(key, _)| key.equals(left, self))
                     }
                     (Value::Sym(_) | Value::Text(_), Value::Sym(_) | Value::Text(_)) => {
                         match (right.as_str(self), left.as_str(self)) {
@@ -609,13 +636,13 @@ impl<'a> Evaluator<'a> {
                 }
             }
             BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div | BinaryOp::Rem => {
-                arithmetic(op, &left, &right, span)?
+                arithmetic(op, left, right, span)?
             }
             BinaryOp::Coalesce => {
                 if left.is_null() {
-                    right
+                    right.clone()
                 } else {
-                    left
+                    left.clone()
                 }
             }
             BinaryOp::And | BinaryOp::Or => Value::Null,

@@ -47,17 +47,17 @@ pub use strings::{Interner, Sym};
 /// Wall time and the CPU time of all threads (from `/proc/self/stat`, in
 /// 10 ms ticks), which a busy machine disturbs less than wall time.
 pub struct Timing {
-    name: &'static str,
+    name: std::borrow::Cow<'static, str>,
     start: Option<(std::time::Instant, u64)>,
 }
 
 impl Timing {
     /// Starts timing `name`.
-    pub fn start(name: &'static str) -> Timing {
+    pub fn start(name: impl Into<std::borrow::Cow<'static, str>>) -> Timing {
         static ENABLED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
         let enabled = *ENABLED.get_or_init(|| std::env::var_os("BANGFU_TIMINGS").is_some());
         Timing {
-            name,
+            name: name.into(),
             start: enabled.then(|| (std::time::Instant::now(), cpu_ticks())),
         }
     }
@@ -74,7 +74,12 @@ fn cpu_ticks() -> u64 {
     };
     let fields: Vec<&str> = rest.split_whitespace().collect();
     // utime and stime are fields 14 and 15 of the whole line.
-    let field = |idx: usize| fields.get(idx).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+    let field = |idx: usize| {
+        fields
+            .get(idx)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
     field(11) + field(12)
 }
 

@@ -106,7 +106,7 @@ enum Index {
 
 enum Failure {
     DivisionByZero(Span),
-    Script(Span, u32, String),
+    Script(Box<(Span, u32, String)>),
 }
 
 type EvalResult<T> = Result<T, Failure>;
@@ -221,6 +221,7 @@ impl<'a> Evaluator<'a> {
             if !selected(rule) {
                 continue;
             }
+            let _rule_timing = crate::data::Timing::start(format!("  rule {}", rule.id));
             match rule.entity {
                 Some(coll) => {
                     let len = self.data.collections[coll as usize].len as u32;
@@ -267,18 +268,21 @@ impl<'a> Evaluator<'a> {
                 rule: rule.id.clone(),
                 key,
             },
-            Failure::Script(span, func, message) => EvalError::ScriptFailed {
-                src: self.plan.sources.get(span.src).clone(),
-                span: span.into(),
-                function: self
-                    .plan
-                    .functions
-                    .get(func as usize)
-                    .map_or_else(String::new, |f| f.name.clone()),
-                message,
-                rule: rule.id.clone(),
-                key,
-            },
+            Failure::Script(script) => {
+                let (span, func, message) = *script;
+                EvalError::ScriptFailed {
+                    src: self.plan.sources.get(span.src).clone(),
+                    span: span.into(),
+                    function: self
+                        .plan
+                        .functions
+                        .get(func as usize)
+                        .map_or_else(String::new, |f| f.name.clone()),
+                    message,
+                    rule: rule.id.clone(),
+                    key,
+                }
+            }
         }
     }
 
@@ -318,7 +322,7 @@ impl<'a> Evaluator<'a> {
     }
 
     fn truthy(&self, expr: &PExpr, env: &mut [Value]) -> EvalResult<bool> {
-        Ok(matches!(self.eval(expr, env)?, Value::Bool(true)))
+        Ok(self.logic(expr, env)? == Some(true))
     }
 
     /// The value of an operand, borrowed when it is a constant or an
@@ -338,35 +342,137 @@ impl<'a> Evaluator<'a> {
     }
 
     /// The value of a field of one record.
+    #[inline]
     pub fn field_value(&self, coll: u32, field: u32, row: u32) -> Value {
         let column = &self.data.collections[coll as usize].columns[field as usize];
-        let value = column_value(column, row as usize);
-        // Columns store variant numbers only; the schema knows the enum.
-        match self.plan.schema.data.collections[coll as usize].fields[field as usize].ty {
-            FieldType::Scalar(ScalarType::Enum(enum_idx)) => match value {
-                Value::Enum(_, variant) => Value::Enum(enum_idx, variant),
-                other => other,
+        let row = row as usize;
+        if column.is_null(row) {
+            return Value::Null;
+        }
+        match &column.data {
+            // Columns store variant numbers only; the schema knows the enum.
+            ColumnData::Enum(values) => match values.get(row) {
+                Some(variant) => Value::Enum(self.enum_of(coll, field), *variant),
+                None => Value::Null,
             },
-            FieldType::List(ScalarType::Enum(enum_idx)) => match value {
-                Value::List(items) => Value::List(
-                    items
-                        .iter()
-                        .map(|item| {
-                            if let Value::Enum(_, v) = item {
-                                Value::Enum(enum_idx, *v)
-                            } else {
-                                item.clone()
-                            }
-                        })
-                        .collect(),
-                ),
-                other => other,
-            },
-            _ => value,
+            ColumnData::List { .. } => self.list_value(coll, field, column, row),
+            data => scalar_value(data, row).unwrap_or(Value::Null),
         }
     }
 
+    /// The enum type of an enum field (or of a list field's elements).
+    fn enum_of(&self, coll: u32, field: u32) -> u32 {
+        match self.plan.schema.data.collections[coll as usize].fields[field as usize].ty {
+            FieldType::Scalar(ScalarType::Enum(idx)) | FieldType::List(ScalarType::Enum(idx)) => {
+                idx
+            }
+            _ => u32::MAX,
+        }
+    }
+
+    #[inline(never)]
+    fn list_value(&self, coll: u32, field: u32, column: &Column, row: usize) -> Value {
+        match column_value(column, row) {
+            Value::List(items) if items.iter().any(|item| matches!(item, Value::Enum(..))) => {
+                let enum_idx = self.enum_of(coll, field);
+                Value::List(
+                    items
+                        .iter()
+                        .map(|item| match item {
+                            Value::Enum(_, v) => Value::Enum(enum_idx, *v),
+                            other => other.clone(),
+                        })
+                        .collect(),
+                )
+            }
+            other => other,
+        }
+    }
+
+    /// The value of an expression. The forms every per-record rule uses are
+    /// here; the rest (calls, lists, templates, lookups, filters) are in
+    /// [`Evaluator::eval_cold`], so this function's frame stays small.
+    #[inline]
     fn eval(&self, expr: &PExpr, env: &mut [Value]) -> EvalResult<Value> {
+        Ok(match expr {
+            PExpr::Const(value) => value.clone(),
+            PExpr::Local(slot) => env[*slot as usize].clone(),
+            PExpr::Field { base, coll, field } => {
+                let record = match &**base {
+                    // The common case, `x.field`: no clone of the binding.
+                    PExpr::Local(slot) => match &env[*slot as usize] {
+                        Value::Row(c, row) => Some((*c, *row)),
+                        _ => None,
+                    },
+                    other => match self.eval(other, env)? {
+                        Value::Row(c, row) => Some((c, row)),
+                        _ => None,
+                    },
+                };
+                match record {
+                    Some((c, row)) if c == *coll => self.field_value(*coll, *field, row),
+                    _ => Value::Null,
+                }
+            }
+            PExpr::And(..) | PExpr::Or(..) | PExpr::Not(..) => match self.logic(expr, env)? {
+                Some(value) => Value::Bool(value),
+                None => Value::Null,
+            },
+            PExpr::Binary {
+                op,
+                left,
+                right,
+                span,
+            } => {
+                let left = self.operand(left, env)?;
+                let right = self.operand(right, env)?;
+                self.binary(*op, &left, &right, *span)?
+            }
+            PExpr::If(condition, then, otherwise) => {
+                if self.truthy(condition, env)? {
+                    self.eval(then, env)?
+                } else {
+                    self.eval(otherwise, env)?
+                }
+            }
+            other => self.eval_cold(other, env)?,
+        })
+    }
+
+    /// Three-valued logic without building values: `Some(b)` for a boolean,
+    /// `None` for null (or a non-boolean).
+    fn logic(&self, expr: &PExpr, env: &mut [Value]) -> EvalResult<Option<bool>> {
+        Ok(match expr {
+            PExpr::And(left, right) => match self.logic(left, env)? {
+                Some(false) => Some(false),
+                left_value => match (left_value, self.logic(right, env)?) {
+                    (_, Some(false)) => Some(false),
+                    (Some(true), Some(true)) => Some(true),
+                    _ => None,
+                },
+            },
+            PExpr::Or(left, right) => match self.logic(left, env)? {
+                Some(true) => Some(true),
+                left_value => match (left_value, self.logic(right, env)?) {
+                    (_, Some(true)) => Some(true),
+                    (Some(false), Some(false)) => Some(false),
+                    _ => None,
+                },
+            },
+            PExpr::Not(operand) => self.logic(operand, env)?.map(|value| !value),
+            PExpr::Local(slot) => match &env[*slot as usize] {
+                Value::Bool(value) => Some(*value),
+                _ => None,
+            },
+            other => match self.eval(other, env)? {
+                Value::Bool(value) => Some(value),
+                _ => None,
+            },
+        })
+    }
+
+    #[inline(never)]
+    fn eval_cold(&self, expr: &PExpr, env: &mut [Value]) -> EvalResult<Value> {
         Ok(match expr {
             PExpr::Const(value) => value.clone(),
             PExpr::Local(slot) => env[*slot as usize].clone(),
@@ -492,7 +598,7 @@ impl<'a> Evaluator<'a> {
                     FnKind::Script { script } => self
                         .scripts
                         .call(self.plan, *func as usize, *script as usize, &values, self)
-                        .map_err(|message| Failure::Script(*span, *func, message))?,
+                        .map_err(|message| Failure::Script(Box::new((*span, *func, message))))?,
                 }
             }
             PExpr::List(elems) => {
@@ -908,7 +1014,13 @@ fn scalar_value(data: &ColumnData, idx: usize) -> Option<Value> {
 }
 
 /// The key atoms of one cell (several for a list cell).
-fn cell_atoms(keys: &KeyReader<'_>, column: &Column, row: usize, list: bool, out: &mut Vec<KeyAtom>) {
+fn cell_atoms(
+    keys: &KeyReader<'_>,
+    column: &Column,
+    row: usize,
+    list: bool,
+    out: &mut Vec<KeyAtom>,
+) {
     out.clear();
     if column.is_null(row) {
         if !list {

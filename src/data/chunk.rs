@@ -106,7 +106,7 @@ impl<'s> LoadContext<'s> {
 
 /// An error whose message needs a number only the merge knows (a CSV row
 /// number counts the rows of every earlier chunk of the file).
-type RowError = Box<dyn FnOnce(u64) -> DataError + Send>;
+type RowError = Box<dyn FnOnce(u64) -> DataError + Send + Sync>;
 
 enum Pending {
     Ready(DataError),
@@ -136,6 +136,8 @@ struct LineCount {
 /// The records one thread reads from one stretch of a file.
 pub struct Chunk<'s> {
     schema: &'s DataSchema,
+    /// About how many distinct reference keys to expect (table size).
+    ref_capacity: usize,
     ids: Arc<SegmentIds>,
     layouts: Arc<Vec<Layout>>,
     strings: LocalStrings,
@@ -187,6 +189,12 @@ fn empty_scalar_column(ty: ScalarType) -> ColumnData {
 impl<'s> Chunk<'s> {
     /// An empty chunk.
     pub(crate) fn new(context: &LoadContext<'s>) -> Chunk<'s> {
+        Chunk::with_size_hint(context, 0)
+    }
+
+    /// An empty chunk for about `bytes` bytes of input; its string tables
+    /// start at a size that rarely needs to grow.
+    pub(crate) fn with_size_hint(context: &LoadContext<'s>, bytes: usize) -> Chunk<'s> {
         let schema = context.schema;
         let parts = schema
             .collections
@@ -207,9 +215,10 @@ impl<'s> Chunk<'s> {
             .collect();
         Chunk {
             schema,
+            ref_capacity: bytes / 128,
             ids: context.ids.clone(),
             layouts: context.layouts.clone(),
-            strings: LocalStrings::new(context.ids.clone()),
+            strings: LocalStrings::with_capacity(context.ids.clone(), bytes / 48),
             refs: (0..schema.collections.len()).map(|_| None).collect(),
             parts,
             errors: Vec::new(),
@@ -421,6 +430,7 @@ impl<'s> Chunk<'s> {
             strings,
             refs,
             parts,
+            ref_capacity,
             ..
         } = self;
         let part = &mut parts[coll];
@@ -453,7 +463,16 @@ impl<'s> Chunk<'s> {
             column.set_null(row);
             return Ok(());
         }
-        let result = push_scalar(schema, ids, strings, refs, &mut column.data, scalar, cell);
+        let result = push_scalar(
+            schema,
+            ids,
+            strings,
+            refs,
+            *ref_capacity,
+            &mut column.data,
+            scalar,
+            cell,
+        );
         if result.is_err() {
             push_default(&mut column.data);
         }
@@ -539,18 +558,27 @@ impl<'s> Chunk<'s> {
             strings,
             refs,
             parts,
+            ref_capacity,
             ..
         } = self;
         match &mut parts[coll].columns[field].data {
-            ColumnData::List { items, .. } => {
-                push_scalar(schema, ids, strings, refs, items, scalar, cell)
-            }
+            ColumnData::List { items, .. } => push_scalar(
+                schema,
+                ids,
+                strings,
+                refs,
+                *ref_capacity,
+                items,
+                scalar,
+                cell,
+            ),
             // A dropped field is still checked.
             _ => push_scalar(
                 schema,
                 ids,
                 strings,
                 refs,
+                *ref_capacity,
                 &mut ColumnData::Skipped,
                 scalar,
                 cell,
@@ -643,11 +671,13 @@ pub(crate) fn column_len(data: &ColumnData) -> usize {
 }
 
 #[inline]
+#[allow(clippy::too_many_arguments)]
 fn push_scalar(
     schema: &DataSchema,
     ids: &Arc<SegmentIds>,
     strings: &mut LocalStrings,
     refs: &mut [Option<LocalStrings>],
+    ref_capacity: usize,
     data: &mut ColumnData,
     ty: ScalarType,
     cell: Cell<'_>,
@@ -680,8 +710,8 @@ fn push_scalar(
         }
         (ScalarType::Ref(target), Cell::Str(text), data) => {
             if let ColumnData::Ref { rows, .. } = data {
-                let table =
-                    refs[target as usize].get_or_insert_with(|| LocalStrings::new(ids.clone()));
+                let table = refs[target as usize]
+                    .get_or_insert_with(|| LocalStrings::with_capacity(ids.clone(), ref_capacity));
                 rows.push(table.intern(text).to_raw());
             }
         }
@@ -1129,7 +1159,9 @@ fn resolve_refs(
         } => {
             for (idx, slot) in rows.iter_mut().enumerate() {
                 if nulls.is_some_and(|words| {
-                    words.get(idx / 64).is_some_and(|word| word >> (idx % 64) & 1 == 1)
+                    words
+                        .get(idx / 64)
+                        .is_some_and(|word| word >> (idx % 64) & 1 == 1)
                 }) {
                     *slot = NO_ROW;
                     continue;
@@ -1169,10 +1201,7 @@ fn key_table(keys: &[Sym], interner: &strings::Interner) -> HashTable<u32> {
     for (row, sym) in keys.iter().enumerate() {
         let text = interner.resolve(sym);
         let hash = strings::hash_str(text.as_bytes());
-        if table
-            .find(hash, |r| keys[*r as usize] == *sym)
-            .is_none()
-        {
+        if table.find(hash, |r| keys[*r as usize] == *sym).is_none() {
             table.insert_unique(hash, row as u32, |r| {
                 strings::hash_str(interner.resolve(&keys[*r as usize]).as_bytes())
             });

@@ -144,6 +144,8 @@ impl SegmentIds {
 #[derive(Debug)]
 pub(crate) struct LocalStrings {
     ids: Arc<SegmentIds>,
+    /// Table size to start a segment with.
+    capacity: usize,
     /// The open segment and its table (local index by content).
     current: Option<(u32, Segment, HashTable<u32>)>,
     /// Full segments, in the order they were filled.
@@ -152,8 +154,15 @@ pub(crate) struct LocalStrings {
 
 impl LocalStrings {
     pub(crate) fn new(ids: Arc<SegmentIds>) -> LocalStrings {
+        LocalStrings::with_capacity(ids, 1024)
+    }
+
+    /// Strings for about `capacity` distinct strings: growing a table
+    /// rehashes every string in it, which reads them all again.
+    pub(crate) fn with_capacity(ids: Arc<SegmentIds>, capacity: usize) -> LocalStrings {
         LocalStrings {
             ids,
+            capacity: capacity.clamp(64, SEGMENT_STRINGS),
             current: None,
             done: Vec::new(),
         }
@@ -186,7 +195,7 @@ impl LocalStrings {
         let id = self.ids.next();
         let mut segment = Segment::default();
         let idx = segment.push(text);
-        let mut table = HashTable::with_capacity(4096);
+        let mut table = HashTable::with_capacity(self.capacity);
         table.insert_unique(hash, idx as u32, |_| hash);
         self.current = Some((id, segment, table));
         Sym::new(id, idx)
@@ -281,7 +290,9 @@ impl Interner {
         let hash = hash_str(text.as_bytes());
         let lookup = self.lookup();
         lookup.shards[Lookup::shard_of(hash)]
-            .find(Lookup::table_hash(hash as u32), |sym| self.resolve(sym) == text)
+            .find(Lookup::table_hash(hash as u32), |sym| {
+                self.resolve(sym) == text
+            })
             .copied()
     }
 
@@ -427,7 +438,7 @@ fn build_lookup(
                         None => {
                             table.insert_unique(hash, Sym::new(id, idx as usize), |sym| {
                                 Lookup::table_hash(
-                                    hash_str(resolve_in(segments, *sym).as_bytes()) as u32,
+                                    hash_str(resolve_in(segments, *sym).as_bytes()) as u32
                                 )
                             });
                         }
@@ -557,7 +568,10 @@ mod tests {
             syms[SEGMENT_STRINGS + 5].segment(),
             "a second segment"
         );
-        assert_eq!(local.resolve(syms[SEGMENT_STRINGS + 5]), (SEGMENT_STRINGS + 5).to_string());
+        assert_eq!(
+            local.resolve(syms[SEGMENT_STRINGS + 5]),
+            (SEGMENT_STRINGS + 5).to_string()
+        );
         let canonical = canonicalize(vec![local.into_segments()]);
         assert!(canonical.is_identity());
         assert_eq!(canonical.interner.get("17"), Some(syms[17]));

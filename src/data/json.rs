@@ -2,8 +2,19 @@
 //!
 //! Takes the file's text and the [`DataSchema`]; gives a [`Dataset`] or every
 //! error found. The document is walked with `jiter` one token at a time and
-//! each value goes straight into the [`DatasetBuilder`]; no value tree is
-//! built. A record's position is the byte offset of its `{`.
+//! each value goes straight into a [`Chunk`]; no value tree is built. A
+//! record's position is the byte offset of its `{`.
+//!
+//! Large documents are read in parallel, speculatively. The file is cut at
+//! places that look like the start of a record in the middle of a list
+//! (`}` `,` `{`, whitespace allowed), and each piece is read on its own
+//! thread from there, as records of the collection its first record's field
+//! names fit. A piece is kept only if the reader of the piece before it
+//! arrives exactly there, between two records of that same collection;
+//! otherwise that reader just reads on. So a cut inside a string, or a wrong
+//! guess, costs time but never changes the result, which is always that of
+//! one reader going through the document from its start. Each piece hands
+//! the pages it read back to the kernel and counts its newlines.
 //!
 //! **Invariants:** a value-level problem (wrong type, unknown field, bad
 //! date, ...) is reported and loading goes on with the next value; a syntax
@@ -12,28 +23,236 @@
 
 use jiter::{Jiter, JiterError, JiterErrorType, JsonErrorType, Peek};
 use miette::SourceSpan;
+use rayon::prelude::*;
 
 use crate::data::{
-    Cell, CellError, DataError, DataFormat, DataSchema, Dataset, DatasetBuilder, FieldType,
-    ScalarType,
+    Cell, CellError, Chunk, DataError, DataFormat, DataSchema, Dataset, DatasetBuilder, FieldType,
+    LoadContext, ScalarType,
 };
 use crate::source::{SourceId, SourceText};
 
+/// Bytes per piece for a document of `len` bytes: about eight pieces per
+/// thread, between 1 and 16 MiB; small documents are read in one piece.
+fn chunk_bytes(len: usize) -> usize {
+    let threads = rayon::current_num_threads().max(1);
+    (len / (threads * 8)).clamp(1 << 20, 16 << 20)
+}
+
 /// Loads one JSON document.
 pub fn load(text: SourceText, schema: &DataSchema) -> Result<Dataset, Vec<DataError>> {
-    let mut builder = DatasetBuilder::with_size_hint(schema, text.bytes().len());
+    load_with(text, schema, None)
+}
+
+/// Loads one JSON document in pieces of about `chunk` bytes (default:
+/// [`chunk_bytes`]).
+pub(crate) fn load_with(
+    text: SourceText,
+    schema: &DataSchema,
+    chunk: Option<usize>,
+) -> Result<Dataset, Vec<DataError>> {
+    let mut builder = DatasetBuilder::new(schema);
     let src_id = builder.add_source(text.clone());
-    let mut loader = Loader {
-        text: &text,
-        jiter: Jiter::new(text.bytes()),
-        builder,
-        src_id,
-    };
-    if let Err(Halt::Syntax(error)) = loader.document() {
-        let error = loader.syntax_error(error);
-        loader.builder.report(error);
+    let context = builder.context().clone();
+    let bytes = text.bytes();
+    let chunk = chunk.unwrap_or_else(|| chunk_bytes(bytes.len())).max(1);
+    let splits = split_points(bytes, chunk);
+    let timing = crate::data::Timing::start(format!("json: {} pieces", splits.len() + 1));
+    let mut parts: Vec<Option<Part<'_>>> = (0..=splits.len())
+        .into_par_iter()
+        .map(|idx| {
+            if idx == 0 {
+                return Some(read_part(&context, &text, src_id, 0, Start::Document, &splits));
+            }
+            let start = splits[idx - 1];
+            let coll = guess_collection(schema, bytes, start)?;
+            Some(read_part(&context, &text, src_id, start, Start::Element(coll), &splits))
+        })
+        .collect();
+    drop(timing);
+    // Follow the pieces from the start: each kept piece says where the next
+    // one must start, and in which collection.
+    let mut kept: Vec<Part<'_>> = Vec::new();
+    let mut part = parts[0].take();
+    let mut seen = vec![false; schema.collections.len()];
+    let mut elements = 0u64;
+    let mut serial = false;
+    while let Some(mut current) = part {
+        for coll in &current.opened {
+            // A collection given twice across pieces: read it all in one
+            // pass, which reports it where a single reader would.
+            serial |= std::mem::replace(&mut seen[*coll], true);
+        }
+        if current.start_coll.is_some() {
+            current.chunk.settle_rows(elements);
+        }
+        elements = if current.tail_is_start {
+            elements + current.tail_elements
+        } else {
+            current.tail_elements
+        };
+        let end = current.end;
+        kept.push(current);
+        part = match end {
+            End::Split { at, coll } => match parts[at + 1].take() {
+                Some(next) if next.start_coll == Some(coll) => Some(next),
+                _ => Some(read_part(
+                    &context,
+                    &text,
+                    src_id,
+                    splits[at],
+                    Start::Element(coll),
+                    &splits,
+                )),
+            },
+            End::Finished | End::Halted => None,
+        };
     }
-    loader.builder.finish(DataFormat::Json)
+    if serial {
+        kept = vec![read_part(&context, &text, src_id, 0, Start::Document, &[])];
+    }
+    for part in kept {
+        builder.push_chunk(part.chunk);
+    }
+    builder.finish(DataFormat::Json)
+}
+
+/// Places that look like the start of a record inside a list: a `{` after a
+/// `,` after a `}` (whitespace between them allowed), about `chunk` bytes
+/// apart.
+fn split_points(bytes: &[u8], chunk: usize) -> Vec<usize> {
+    let mut points = Vec::new();
+    let mut at = chunk;
+    while at < bytes.len() {
+        let window = &bytes[at..bytes.len().min(at + (1 << 20))];
+        let found = memchr::memchr_iter(b'{', window)
+            .map(|offset| at + offset)
+            .find(|&brace| {
+                let before = bytes[..brace].iter().rev().find(|b| !b.is_ascii_whitespace());
+                let comma = bytes[..brace]
+                    .iter()
+                    .rposition(|b| !b.is_ascii_whitespace());
+                before == Some(&b',')
+                    && comma.is_some_and(|comma| {
+                        bytes[..comma].iter().rev().find(|b| !b.is_ascii_whitespace())
+                            == Some(&b'}')
+                    })
+            });
+        match found {
+            Some(brace) => {
+                points.push(brace);
+                at = brace + chunk;
+            }
+            None => at += 1 << 20,
+        }
+    }
+    points
+}
+
+/// The collection a record starting at `start` belongs to, judged by its
+/// field names: the first whose fields include them all.
+fn guess_collection(schema: &DataSchema, bytes: &[u8], start: usize) -> Option<usize> {
+    let mut jiter = Jiter::new(&bytes[start..]);
+    let mut names: Vec<String> = Vec::new();
+    let mut key = jiter.next_object().ok()?;
+    while let Some(name) = key {
+        names.push(name.to_string());
+        jiter.next_skip().ok()?;
+        key = jiter.next_key().ok()?;
+    }
+    schema.collections.iter().position(|coll| {
+        names
+            .iter()
+            .all(|name| coll.fields.iter().any(|field| field.name == *name))
+    })
+}
+
+/// Where a piece starts reading.
+#[derive(Clone, Copy)]
+enum Start {
+    /// At the start of the document.
+    Document,
+    /// At a record of this collection, inside its list.
+    Element(usize),
+}
+
+/// Where a piece stopped.
+#[derive(Clone, Copy)]
+enum End {
+    /// At the end of the document.
+    Finished,
+    /// At a syntax error, or the error limit.
+    Halted,
+    /// Exactly at `splits[at]`, between two records of `coll`.
+    Split { at: usize, coll: usize },
+}
+
+/// What one piece read.
+struct Part<'s> {
+    chunk: Chunk<'s>,
+    /// The collection it started in, for a piece that started at a record.
+    start_coll: Option<usize>,
+    /// Collections whose name it read.
+    opened: Vec<usize>,
+    end: End,
+    /// Records (list elements) read in the collection it stopped in...
+    tail_elements: u64,
+    /// ...which is the one it started in, not opened again.
+    tail_is_start: bool,
+}
+
+/// Reads from `start` until landing exactly on a split point between two
+/// records, or the end of the document.
+fn read_part<'s>(
+    context: &LoadContext<'s>,
+    text: &SourceText,
+    src_id: SourceId,
+    start: usize,
+    how: Start,
+    splits: &[usize],
+) -> Part<'s> {
+    let bytes = text.bytes();
+    let next_split = splits.partition_point(|split| *split <= start);
+    let size_hint = splits.get(next_split).map_or(bytes.len(), |next| *next) - start;
+    let mut loader = Loader {
+        text,
+        jiter: Jiter::new(&bytes[start..]),
+        base: start,
+        chunk: Chunk::with_size_hint(context, size_hint),
+        src_id,
+        splits,
+        next_split,
+        opened: Vec::new(),
+        elements: 0,
+        in_start: true,
+    };
+    let end = match loader.document(how) {
+        Ok(end) => end,
+        Err(Halt::Syntax(error)) => {
+            let error = loader.syntax_error(error);
+            loader.chunk.report(error);
+            End::Halted
+        }
+        Err(Halt::Stop) => End::Halted,
+    };
+    let stop = match end {
+        End::Split { at, .. } => splits[at],
+        End::Finished => bytes.len(),
+        End::Halted => loader.index().min(bytes.len()),
+    };
+    let mut chunk = loader.chunk;
+    chunk.count_lines(src_id, bytes, start, stop);
+    text.release(start..stop);
+    Part {
+        chunk,
+        start_coll: match how {
+            Start::Document => None,
+            Start::Element(coll) => Some(coll),
+        },
+        opened: loader.opened,
+        end,
+        tail_elements: loader.elements,
+        tail_is_start: loader.in_start && matches!(how, Start::Element(_)),
+    }
 }
 
 /// Why reading stopped before the end of the document.
@@ -53,8 +272,18 @@ impl From<JiterError> for Halt {
 struct Loader<'a, 's> {
     text: &'a SourceText,
     jiter: Jiter<'a>,
-    builder: DatasetBuilder<'s>,
+    /// Offset of the jiter's input in the file.
+    base: usize,
+    chunk: Chunk<'s>,
     src_id: SourceId,
+    splits: &'a [usize],
+    /// The first split point not passed yet.
+    next_split: usize,
+    opened: Vec<usize>,
+    /// List elements read in the current collection.
+    elements: u64,
+    /// Whether the current collection is the one the piece started in.
+    in_start: bool,
 }
 
 /// What a value is, in words, from its first byte.
@@ -74,14 +303,15 @@ fn span(start: usize, end: usize) -> SourceSpan {
 }
 
 impl Loader<'_, '_> {
+    /// The offset in the file of the jiter's position.
     fn index(&self) -> usize {
-        self.jiter.current_index()
+        self.base + self.jiter.current_index()
     }
 
     /// Records an error; stops reading once the limit is reached.
     fn report(&mut self, error: DataError) -> Result<(), Halt> {
-        self.builder.report(error);
-        if self.builder.too_many_errors() {
+        self.chunk.report(error);
+        if self.chunk.too_many_errors() {
             Err(Halt::Stop)
         } else {
             Ok(())
@@ -96,7 +326,7 @@ impl Loader<'_, '_> {
         coll: usize,
         field: usize,
     ) -> Result<(), Halt> {
-        let schema = self.builder.schema();
+        let schema = self.chunk.schema();
         let collection = &schema.collections[coll];
         let error = error.at(
             self.text,
@@ -125,41 +355,67 @@ impl Loader<'_, '_> {
         span(start, end)
     }
 
-    fn document(&mut self) -> Result<(), Halt> {
-        let peek = self.jiter.peek()?;
-        if peek != Peek::Object {
-            let start = self.index();
-            let message = format!(
-                "the document should be an object mapping collection names to lists of records, found {}",
-                kind_of(peek)
-            );
-            self.builder.report(DataError::MalformedJson {
-                src: self.text.clone(),
-                span: span(start, start + 1),
-                message,
-            });
-            return Err(Halt::Stop);
-        }
-        let mut seen = vec![false; self.builder.schema().collections.len()];
-        let mut before = self.index();
-        let mut key = self.jiter.known_object()?.map(|name| {
-            self.builder
-                .collection_index(name)
-                .ok_or_else(|| name.to_string())
-        });
+    fn document(&mut self, how: Start) -> Result<End, Halt> {
+        let mut seen = vec![false; self.chunk.schema().collections.len()];
+        let mut before;
+        let mut key = match how {
+            Start::Element(coll) => {
+                seen[coll] = true;
+                let first = self.jiter.peek()?;
+                if let Some(end) = self.elements(coll, Some(first))? {
+                    return Ok(end);
+                }
+                before = self.index();
+                self.jiter.next_key()?.map(|name| {
+                    self.chunk
+                        .collection_index(name)
+                        .ok_or_else(|| name.to_string())
+                })
+            }
+            Start::Document => {
+                let peek = self.jiter.peek()?;
+                if peek != Peek::Object {
+                    let start = self.index();
+                    let message = format!(
+                        "the document should be an object mapping collection names to lists of records, found {}",
+                        kind_of(peek)
+                    );
+                    self.chunk.report(DataError::MalformedJson {
+                        src: self.text.clone(),
+                        span: span(start, start + 1),
+                        message,
+                    });
+                    return Err(Halt::Stop);
+                }
+                before = self.index();
+                self.jiter.known_object()?.map(|name| {
+                    self.chunk
+                        .collection_index(name)
+                        .ok_or_else(|| name.to_string())
+                })
+            }
+        };
         while let Some(found) = key {
             match found {
                 Ok(coll) if std::mem::replace(&mut seen[coll], true) => {
+                    self.opened.push(coll);
                     let error =
-                        self.builder
+                        self.chunk
                             .duplicate_collection(self.text, self.key_span(before), coll);
                     self.report(error)?;
                     self.jiter.next_skip()?;
                 }
-                Ok(coll) => self.collection(coll)?,
+                Ok(coll) => {
+                    self.opened.push(coll);
+                    self.in_start = false;
+                    self.elements = 0;
+                    if let Some(end) = self.collection(coll)? {
+                        return Ok(end);
+                    }
+                }
                 Err(name) => {
                     let error =
-                        self.builder
+                        self.chunk
                             .unknown_collection(self.text, self.key_span(before), &name);
                     self.report(error)?;
                     self.jiter.next_skip()?;
@@ -167,25 +423,28 @@ impl Loader<'_, '_> {
             }
             before = self.index();
             key = self.jiter.next_key()?.map(|name| {
-                self.builder
+                self.chunk
                     .collection_index(name)
                     .ok_or_else(|| name.to_string())
             });
         }
         self.jiter.finish()?;
-        Ok(())
+        Ok(End::Finished)
     }
 
-    fn collection(&mut self, coll: usize) -> Result<(), Halt> {
+    fn collection(&mut self, coll: usize) -> Result<Option<End>, Halt> {
         let peek = self.jiter.peek()?;
         let start = self.index();
         match peek {
             Peek::Array => {}
             // A null collection is an absent one.
-            Peek::Null => return Ok(self.jiter.known_null()?),
+            Peek::Null => {
+                self.jiter.known_null()?;
+                return Ok(None);
+            }
             _ => {
                 self.jiter.known_skip(peek)?;
-                let name = self.builder.schema().collections[coll].name.clone();
+                let name = self.chunk.schema().collections[coll].name.clone();
                 let error = DataError::WrongType {
                     src: self.text.clone(),
                     span: span(start, self.index()),
@@ -193,43 +452,69 @@ impl Loader<'_, '_> {
                     expected: "a list of records".into(),
                     found: kind_of(peek).into(),
                 };
-                return self.report(error);
+                self.report(error)?;
+                return Ok(None);
             }
         }
-        let mut item = self.jiter.known_array()?;
-        let mut record_idx = 0usize;
+        let first = self.jiter.known_array()?;
+        self.elements(coll, first)
+    }
+
+    /// Reads the records of a list from its element `item` on; stops early
+    /// (with the split point) when it lands exactly on one.
+    fn elements(&mut self, coll: usize, mut item: Option<Peek>) -> Result<Option<End>, Halt> {
         while let Some(peek) = item {
             if peek == Peek::Object {
                 self.record(coll)?;
             } else {
                 let start = self.index();
                 self.jiter.known_skip(peek)?;
-                let name = format!(
-                    "{}[{record_idx}]",
-                    self.builder.schema().collections[coll].name
-                );
-                let error = DataError::WrongType {
-                    src: self.text.clone(),
-                    span: span(start, self.index()),
-                    field: name,
+                let (src, end) = (self.text.clone(), self.index());
+                let name = self.chunk.schema().collections[coll].name.clone();
+                let found = kind_of(peek);
+                // The element's number counts those of earlier pieces when
+                // the piece started inside this list: settled later.
+                let make = move |idx: u64| DataError::WrongType {
+                    src,
+                    span: span(start, end),
+                    field: format!("{name}[{idx}]"),
                     expected: "a record (an object)".into(),
-                    found: kind_of(peek).into(),
+                    found: found.into(),
                 };
-                self.report(error)?;
+                if self.in_start {
+                    self.chunk.report_row(self.elements, Box::new(make));
+                } else {
+                    self.chunk.report(make(self.elements));
+                }
+                if self.chunk.too_many_errors() {
+                    return Err(Halt::Stop);
+                }
             }
-            record_idx += 1;
+            self.elements += 1;
             item = self.jiter.array_step()?;
+            if item.is_some() {
+                let at = self.index();
+                while self.splits.get(self.next_split).is_some_and(|split| *split < at) {
+                    self.next_split += 1;
+                }
+                if self.splits.get(self.next_split) == Some(&at) {
+                    return Ok(Some(End::Split {
+                        at: self.next_split,
+                        coll,
+                    }));
+                }
+            }
         }
-        Ok(())
+        Ok(None)
     }
 
     fn record(&mut self, coll: usize) -> Result<(), Halt> {
         let start = self.index();
-        self.builder.begin_record(coll, self.src_id, start as u64);
+        self.chunk.begin_record(coll, self.src_id, start as u64);
         let mut hint = 0;
         let mut before = start;
         let mut key = self.jiter.known_object()?.map(|name| {
-            self.builder
+            self.chunk
                 .field_index_from(coll, name, hint)
                 .ok_or_else(|| name.to_string())
         });
@@ -241,7 +526,7 @@ impl Loader<'_, '_> {
                 }
                 Err(name) => {
                     let error =
-                        self.builder
+                        self.chunk
                             .unknown_field(self.text, self.key_span(before), coll, &name);
                     self.report(error)?;
                     self.jiter.next_skip()?;
@@ -249,15 +534,15 @@ impl Loader<'_, '_> {
             }
             before = self.index();
             key = self.jiter.next_key()?.map(|name| {
-                self.builder
+                self.chunk
                     .field_index_from(coll, name, hint)
                     .ok_or_else(|| name.to_string())
             });
         }
-        let missing = self.builder.end_record(coll);
+        let missing = self.chunk.end_record(coll);
         if !missing.is_empty() {
             let error =
-                self.builder
+                self.chunk
                     .missing_fields(self.text, span(start, self.index()), coll, &missing);
             self.report(error)?;
         }
@@ -271,29 +556,29 @@ impl Loader<'_, '_> {
         let result = match peek {
             Peek::Null => {
                 self.jiter.known_null()?;
-                self.builder.set(coll, field, Cell::Null)
+                self.chunk.set(coll, field, Cell::Null)
             }
             Peek::True | Peek::False => {
                 let value = self.jiter.known_bool(peek)?;
-                self.builder.set(coll, field, Cell::Bool(value))
+                self.chunk.set(coll, field, Cell::Bool(value))
             }
             Peek::String => {
                 let text = self.jiter.known_str()?;
-                self.builder.set(coll, field, Cell::Str(text))
+                self.chunk.set(coll, field, Cell::Str(text))
             }
             Peek::Array => return self.list(coll, field, start),
             Peek::Object => {
                 self.jiter.known_skip(peek)?;
-                self.builder.set_other(coll, field, "an object")
+                self.chunk.set_other(coll, field, "an object")
             }
             _ => {
                 let wants_float = matches!(
-                    self.builder.schema().collections[coll].fields[field].ty,
+                    self.chunk.schema().collections[coll].fields[field].ty,
                     FieldType::Scalar(ScalarType::Number)
                 );
                 match self.number(peek, wants_float)? {
-                    Ok(cell) => self.builder.set(coll, field, cell),
-                    Err(error) => Err(self.builder.refuse(coll, field, error)),
+                    Ok(cell) => self.chunk.set(coll, field, cell),
+                    Err(error) => Err(self.chunk.refuse(coll, field, error)),
                 }
             }
         };
@@ -305,11 +590,11 @@ impl Loader<'_, '_> {
 
     /// Reads a list value; `start` is the offset of its `[`.
     fn list(&mut self, coll: usize, field: usize, start: usize) -> Result<(), Halt> {
-        if let Err(error) = self.builder.begin_list(coll, field) {
+        if let Err(error) = self.chunk.begin_list(coll, field) {
             self.jiter.known_skip(Peek::Array)?;
             return self.reject(error, start, coll, field);
         }
-        let element = match self.builder.schema().collections[coll].fields[field].ty {
+        let element = match self.chunk.schema().collections[coll].fields[field].ty {
             FieldType::List(scalar) | FieldType::Scalar(scalar) => scalar,
         };
         let mut item = self.jiter.known_array()?;
@@ -318,25 +603,25 @@ impl Loader<'_, '_> {
             let result = match peek {
                 Peek::Null => {
                     self.jiter.known_null()?;
-                    self.builder.push_item(coll, field, Cell::Null)
+                    self.chunk.push_item(coll, field, Cell::Null)
                 }
                 Peek::True | Peek::False => {
                     let value = self.jiter.known_bool(peek)?;
-                    self.builder.push_item(coll, field, Cell::Bool(value))
+                    self.chunk.push_item(coll, field, Cell::Bool(value))
                 }
                 Peek::String => {
                     let text = self.jiter.known_str()?;
-                    self.builder.push_item(coll, field, Cell::Str(text))
+                    self.chunk.push_item(coll, field, Cell::Str(text))
                 }
                 Peek::Array | Peek::Object => {
                     self.jiter.known_skip(peek)?;
                     Err(CellError::WrongType {
-                        expected: self.builder.schema().scalar_name(element),
+                        expected: self.chunk.schema().scalar_name(element),
                         found: kind_of(peek).into(),
                     })
                 }
                 _ => match self.number(peek, element == ScalarType::Number)? {
-                    Ok(cell) => self.builder.push_item(coll, field, cell),
+                    Ok(cell) => self.chunk.push_item(coll, field, cell),
                     Err(error) => Err(error),
                 },
             };
@@ -345,7 +630,7 @@ impl Loader<'_, '_> {
             }
             item = self.jiter.array_step()?;
         }
-        self.builder.end_list(coll, field);
+        self.chunk.end_list(coll, field);
         Ok(())
     }
 
@@ -379,7 +664,7 @@ impl Loader<'_, '_> {
     /// The diagnostic for a jiter error.
     fn syntax_error(&self, error: JiterError) -> DataError {
         let bytes = self.text.bytes();
-        let index = error.index.min(bytes.len());
+        let index = (self.base + error.index).min(bytes.len());
         let invalid_utf8 = bytes
             .get(index..bytes.len().min(index + 4))
             .is_some_and(|head| {

@@ -38,8 +38,8 @@ use thiserror::Error;
 use crate::diag;
 use crate::source::{SourceId, SourceMap, SourceText};
 
-pub use chunk::Chunk;
 pub(crate) use chunk::LoadContext;
+pub use chunk::{CellResult, Chunk};
 pub use strings::{Interner, Sym};
 
 /// Prints how long a phase took to stderr when `BANGFU_TIMINGS` is set

@@ -47,6 +47,8 @@ struct Layout {
     all: Vec<u64>,
     /// List fields.
     lists: Vec<usize>,
+    /// The key field.
+    key: Option<usize>,
 }
 
 /// What every chunk of one load shares.
@@ -86,6 +88,7 @@ impl<'s> LoadContext<'s> {
                         .collect(),
                     words,
                     all,
+                    key: coll.key,
                     lists: coll
                         .fields
                         .iter()
@@ -419,9 +422,9 @@ impl<'s> Chunk<'s> {
     /// On a refused value the slot is filled with a default, so every column
     /// keeps one value per record and later records stay aligned.
     #[inline]
-    pub fn set(&mut self, coll: usize, field: usize, cell: Cell<'_>) -> Result<(), CellError> {
+    pub fn set(&mut self, coll: usize, field: usize, cell: Cell<'_>) -> CellResult {
         if self.mark_given(coll, field) {
-            return Err(CellError::Duplicate);
+            return Err(Box::new(CellError::Duplicate));
         }
         let slot = self.layouts[coll].slots[field];
         let Chunk {
@@ -431,6 +434,7 @@ impl<'s> Chunk<'s> {
             refs,
             parts,
             ref_capacity,
+            layouts,
             ..
         } = self;
         let part = &mut parts[coll];
@@ -446,21 +450,32 @@ impl<'s> Chunk<'s> {
                     }
                     // A null required list is an empty list, as an absent one is.
                     Cell::Null => Ok(()),
-                    other => Err(CellError::WrongType {
+                    other => Err(Box::new(CellError::WrongType {
                         expected: schema.field_type_name(slot.ty),
                         found: other.kind().into(),
-                    }),
+                    })),
                 };
             }
         };
         if let Cell::Null = cell {
             push_default(&mut column.data);
             if !slot.optional {
-                return Err(CellError::NullNotAllowed {
+                return Err(Box::new(CellError::NullNotAllowed {
                     expected: schema.scalar_name(scalar),
-                });
+                }));
             }
             column.set_null(row);
+            return Ok(());
+        }
+        if let (ScalarType::String, Cell::Str(text), ColumnData::Str(values)) =
+            (scalar, cell, &mut column.data)
+        {
+            let sym = if layouts[coll].key == Some(field) {
+                strings.push_unique(text)
+            } else {
+                strings.intern(text)
+            };
+            values.push(sym);
             return Ok(());
         }
         let result = push_scalar(
@@ -482,7 +497,7 @@ impl<'s> Chunk<'s> {
     /// Sets field `field` from text (CSV cells, YAML plain scalars), parsed
     /// by the field's declared type.
     #[inline]
-    pub fn set_text(&mut self, coll: usize, field: usize, text: &str) -> Result<(), CellError> {
+    pub fn set_text(&mut self, coll: usize, field: usize, text: &str) -> CellResult {
         let scalar = match self.layouts[coll].slots[field].ty {
             FieldType::Scalar(scalar) => scalar,
             FieldType::List(_) => return self.set(coll, field, Cell::Str(text)),
@@ -494,19 +509,19 @@ impl<'s> Chunk<'s> {
     }
 
     /// Starts the list value of field `field` of the current record.
-    pub fn begin_list(&mut self, coll: usize, field: usize) -> Result<(), CellError> {
+    pub fn begin_list(&mut self, coll: usize, field: usize) -> CellResult {
         if !matches!(self.layouts[coll].slots[field].ty, FieldType::List(_)) {
             return self.set_other(coll, field, "a list");
         }
         if self.mark_given(coll, field) {
-            return Err(CellError::Duplicate);
+            return Err(Box::new(CellError::Duplicate));
         }
         Ok(())
     }
 
     /// Sets field `field` to a value no [`Cell`] can hold (`found`: "an
     /// object", "a list"). Always an error; see [`Chunk::refuse`].
-    pub fn set_other(&mut self, coll: usize, field: usize, found: &str) -> Result<(), CellError> {
+    pub fn set_other(&mut self, coll: usize, field: usize, found: &str) -> CellResult {
         let expected = self
             .schema
             .field_type_name(self.schema.collections[coll].fields[field].ty);
@@ -525,32 +540,27 @@ impl<'s> Chunk<'s> {
     /// stays aligned, and the record is not also reported as lacking the
     /// field. Returns `error`, or [`CellError::Duplicate`] if the field was
     /// already given.
-    pub fn refuse(&mut self, coll: usize, field: usize, error: CellError) -> CellError {
+    pub fn refuse(&mut self, coll: usize, field: usize, error: CellError) -> Box<CellError> {
         if self.mark_given(coll, field) {
-            return CellError::Duplicate;
+            return Box::new(CellError::Duplicate);
         }
         push_default(&mut self.parts[coll].columns[field].data);
-        error
+        Box::new(error)
     }
 
     /// Appends an element to the open list of field `field`. The cell must
     /// already have the element's type (JSON values, quoted YAML scalars).
-    pub fn push_item(
-        &mut self,
-        coll: usize,
-        field: usize,
-        cell: Cell<'_>,
-    ) -> Result<(), CellError> {
+    pub fn push_item(&mut self, coll: usize, field: usize, cell: Cell<'_>) -> CellResult {
         let FieldType::List(scalar) = self.layouts[coll].slots[field].ty else {
-            return Err(CellError::WrongType {
+            return Err(Box::new(CellError::WrongType {
                 expected: "a list".into(),
                 found: cell.kind().into(),
-            });
+            }));
         };
         if let Cell::Null = cell {
-            return Err(CellError::NullNotAllowed {
+            return Err(Box::new(CellError::NullNotAllowed {
                 expected: self.schema.scalar_name(scalar),
-            });
+            }));
         }
         let Chunk {
             schema,
@@ -588,19 +598,14 @@ impl<'s> Chunk<'s> {
 
     /// Appends an element given as text (CSV list cells, YAML plain
     /// scalars), parsed by the list's element type.
-    pub fn push_item_text(
-        &mut self,
-        coll: usize,
-        field: usize,
-        text: &str,
-    ) -> Result<(), CellError> {
+    pub fn push_item_text(&mut self, coll: usize, field: usize, text: &str) -> CellResult {
         let FieldType::List(scalar) = self.layouts[coll].slots[field].ty else {
-            return Err(CellError::WrongType {
+            return Err(Box::new(CellError::WrongType {
                 expected: "a list".into(),
                 found: "a string".into(),
-            });
+            }));
         };
-        let cell = text_cell(scalar, text)?;
+        let cell = text_cell(scalar, text).map_err(Box::new)?;
         self.push_item(coll, field, cell)
     }
 
@@ -681,7 +686,7 @@ fn push_scalar(
     data: &mut ColumnData,
     ty: ScalarType,
     cell: Cell<'_>,
-) -> Result<(), CellError> {
+) -> CellResult {
     match (ty, cell, data) {
         (ScalarType::Int, Cell::Int(value), data) => {
             if let ColumnData::Int(v) = data {
@@ -716,8 +721,8 @@ fn push_scalar(
             }
         }
         (ScalarType::Date, Cell::Str(text), data) => {
-            let days =
-                super::parse_date(text).ok_or_else(|| CellError::InvalidDate(text.into()))?;
+            let days = super::parse_date(text)
+                .ok_or_else(|| Box::new(CellError::InvalidDate(text.into())))?;
             if let ColumnData::Date(v) = data {
                 v.push(days);
             }
@@ -725,26 +730,30 @@ fn push_scalar(
         (ScalarType::Enum(idx), Cell::Str(text), data) => {
             let variants = &schema.enums[idx as usize].variants;
             let variant = variants.iter().position(|v| v == text).ok_or_else(|| {
-                CellError::UnknownVariant {
+                Box::new(CellError::UnknownVariant {
                     value: text.into(),
                     variants: variants.clone(),
-                }
+                })
             })?;
             if let ColumnData::Enum(v) = data {
                 v.push(variant as u16);
             }
         }
         (ty, cell, _) => {
-            return Err(CellError::WrongType {
+            return Err(Box::new(CellError::WrongType {
                 expected: schema.scalar_name(ty),
                 found: cell.kind().into(),
-            });
+            }));
         }
     }
     Ok(())
 }
 
 // ---------------------------------------------------------------- merge
+
+/// What storing a value gives: nothing, or why it was refused (boxed, so
+/// the success path returns one register instead of a large enum).
+pub type CellResult = Result<(), Box<CellError>>;
 
 /// One collection's pieces, in chunk order.
 struct Pieces {

@@ -38,10 +38,11 @@ use crate::data::{
 use crate::source::{SourceId, SourceText};
 
 /// Bytes per chunk for files of `total` bytes in all: about eight chunks per
-/// thread, between 1 and 16 MiB.
+/// thread, between 1 and 4 MiB (a chunk's string tables then stay in the
+/// core's cache).
 fn chunk_bytes(total: usize) -> usize {
     let threads = rayon::current_num_threads().max(1);
-    (total / (threads * 8)).clamp(1 << 20, 16 << 20)
+    (total / (threads * 8)).clamp(1 << 20, 4 << 20)
 }
 
 /// Loads a directory of CSV files.
@@ -491,11 +492,11 @@ impl<'s> FileLoader<'_, '_, 's> {
         self.chunk.report(error);
     }
 
-    fn reject(&mut self, error: CellError, row: Row, cell: usize, field: usize) {
+    fn reject(&mut self, error: impl Into<Box<CellError>>, row: Row, cell: usize, field: usize) {
         let (start, end) = cell_span(self.bytes, row, cell);
         let schema = self.chunk.schema();
         let collection = &schema.collections[self.coll];
-        let error = error.at(
+        let error = (*error.into()).at(
             self.text,
             span(start, end),
             &collection.name,

@@ -32,23 +32,26 @@ use crate::data::{
 use crate::source::{SourceId, SourceText};
 
 /// Bytes per piece for a document of `len` bytes: about eight pieces per
-/// thread, between 1 and 16 MiB; small documents are read in one piece.
+/// thread, between 1 and 4 MiB (a piece's string tables then stay in the
+/// core's cache); small documents are read in one piece.
 fn chunk_bytes(len: usize) -> usize {
     let threads = rayon::current_num_threads().max(1);
-    (len / (threads * 8)).clamp(1 << 20, 16 << 20)
+    (len / (threads * 8)).clamp(1 << 20, 4 << 20)
 }
 
 /// Loads one JSON document.
 pub fn load(text: SourceText, schema: &DataSchema) -> Result<Dataset, Vec<DataError>> {
-    load_with(text, schema, None)
+    load_with(text, schema, None, true)
 }
 
 /// Loads one JSON document in pieces of about `chunk` bytes (default:
-/// [`chunk_bytes`]).
+/// [`chunk_bytes`]); without `fast`, every record is read with jiter (tests
+/// compare the two).
 pub(crate) fn load_with(
     text: SourceText,
     schema: &DataSchema,
     chunk: Option<usize>,
+    fast: bool,
 ) -> Result<Dataset, Vec<DataError>> {
     let mut builder = DatasetBuilder::new(schema);
     let src_id = builder.add_source(text.clone());
@@ -61,11 +64,27 @@ pub(crate) fn load_with(
         .into_par_iter()
         .map(|idx| {
             if idx == 0 {
-                return Some(read_part(&context, &text, src_id, 0, Start::Document, &splits));
+                return Some(read_part(
+                    &context,
+                    &text,
+                    src_id,
+                    0,
+                    Start::Document,
+                    &splits,
+                    fast,
+                ));
             }
             let start = splits[idx - 1];
             let coll = guess_collection(schema, bytes, start)?;
-            Some(read_part(&context, &text, src_id, start, Start::Element(coll), &splits))
+            Some(read_part(
+                &context,
+                &text,
+                src_id,
+                start,
+                Start::Element(coll),
+                &splits,
+                fast,
+            ))
         })
         .collect();
     drop(timing);
@@ -102,13 +121,22 @@ pub(crate) fn load_with(
                     splits[at],
                     Start::Element(coll),
                     &splits,
+                    fast,
                 )),
             },
             End::Finished | End::Halted => None,
         };
     }
     if serial {
-        kept = vec![read_part(&context, &text, src_id, 0, Start::Document, &[])];
+        kept = vec![read_part(
+            &context,
+            &text,
+            src_id,
+            0,
+            Start::Document,
+            &[],
+            fast,
+        )];
     }
     for part in kept {
         builder.push_chunk(part.chunk);
@@ -127,13 +155,19 @@ fn split_points(bytes: &[u8], chunk: usize) -> Vec<usize> {
         let found = memchr::memchr_iter(b'{', window)
             .map(|offset| at + offset)
             .find(|&brace| {
-                let before = bytes[..brace].iter().rev().find(|b| !b.is_ascii_whitespace());
+                let before = bytes[..brace]
+                    .iter()
+                    .rev()
+                    .find(|b| !b.is_ascii_whitespace());
                 let comma = bytes[..brace]
                     .iter()
                     .rposition(|b| !b.is_ascii_whitespace());
                 before == Some(&b',')
                     && comma.is_some_and(|comma| {
-                        bytes[..comma].iter().rev().find(|b| !b.is_ascii_whitespace())
+                        bytes[..comma]
+                            .iter()
+                            .rev()
+                            .find(|b| !b.is_ascii_whitespace())
                             == Some(&b'}')
                     })
             });
@@ -164,6 +198,244 @@ fn guess_collection(schema: &DataSchema, bytes: &[u8], start: usize) -> Option<u
             .iter()
             .all(|name| coll.fields.iter().any(|field| field.name == *name))
     })
+}
+
+/// A number token as a cell: an integer that fits is [`Cell::Int`], any
+/// other number [`Cell::Number`]; an integer too large for `i64` is out of
+/// range unless the field wants a float anyway.
+fn number_cell(text: &str, wants_float: bool) -> Result<Cell<'static>, CellError> {
+    let is_float = text.bytes().any(|byte| matches!(byte, b'.' | b'e' | b'E'));
+    if !is_float && let Ok(value) = text.parse::<i64>() {
+        return Ok(Cell::Int(value));
+    }
+    if !is_float && !wants_float {
+        return Err(CellError::OutOfRange(text.into()));
+    }
+    match text.parse::<f64>() {
+        Ok(value) if value.is_finite() => Ok(Cell::Number(value)),
+        _ => Err(CellError::WrongType {
+            expected: "a number within the range of a 64-bit float".into(),
+            found: format!("`{text}`"),
+        }),
+    }
+}
+
+// ------------------------------------------------------------ fast records
+//
+// Nearly every record of a ledger is a flat object of scalars and lists of
+// scalars, with plain keys in schema order. Such a record is scanned here
+// with a few byte comparisons per key and a `memchr` per string, and its
+// values are buffered; only when the whole record scanned cleanly are they
+// handed to the chunk, through the same calls the jiter path makes. Anything
+// else (an escape, a nested value, an unknown key, a syntax error) leaves
+// the chunk untouched and the record is read again with jiter, which then
+// reports exactly what a single jiter pass would.
+
+/// A scalar as scanned.
+#[derive(Clone, Copy)]
+enum Scalar<'a> {
+    Null,
+    Bool(bool),
+    Str(&'a str),
+    /// A number token, checked against the JSON grammar.
+    Num(&'a str),
+}
+
+/// One scanned piece of a record, with its byte span.
+#[derive(Clone, Copy)]
+enum Token<'a> {
+    Value {
+        field: usize,
+        start: usize,
+        end: usize,
+        value: Scalar<'a>,
+    },
+    ListStart {
+        field: usize,
+        start: usize,
+        end: usize,
+    },
+    Item {
+        field: usize,
+        start: usize,
+        end: usize,
+        value: Scalar<'a>,
+    },
+    ListEnd {
+        field: usize,
+    },
+}
+
+#[inline]
+fn skip_ws(bytes: &[u8], mut pos: usize) -> usize {
+    while let Some(b' ' | b'\n' | b'\r' | b'\t') = bytes.get(pos) {
+        pos += 1;
+    }
+    pos
+}
+
+/// The string whose opening quote is at `pos`, if it has no escape and is
+/// valid; and the offset after its closing quote.
+#[inline]
+fn scan_str(bytes: &[u8], pos: usize) -> Option<(&str, usize)> {
+    let start = pos + 1;
+    let end = start + memchr::memchr2(b'"', b'\\', bytes.get(start..)?)?;
+    if bytes[end] != b'"' {
+        return None;
+    }
+    let body = &bytes[start..end];
+    if body.iter().any(|byte| *byte < 0x20) {
+        return None;
+    }
+    Some((std::str::from_utf8(body).ok()?, end + 1))
+}
+
+/// The end of the JSON number starting at `pos`, if it follows the grammar
+/// (`-? (0 | [1-9][0-9]*) (.[0-9]+)? ([eE][+-]?[0-9]+)?`) and is short.
+#[inline]
+fn scan_number(bytes: &[u8], pos: usize) -> Option<usize> {
+    let digits = |mut at: usize| {
+        let from = at;
+        while bytes.get(at).is_some_and(u8::is_ascii_digit) {
+            at += 1;
+        }
+        (at > from).then_some(at)
+    };
+    let mut at = pos;
+    if bytes.get(at) == Some(&b'-') {
+        at += 1;
+    }
+    at = match bytes.get(at) {
+        Some(b'0') => at + 1,
+        Some(b'1'..=b'9') => digits(at)?,
+        _ => return None,
+    };
+    if bytes.get(at) == Some(&b'.') {
+        at = digits(at + 1)?;
+    }
+    if let Some(b'e' | b'E') = bytes.get(at) {
+        at += 1;
+        if let Some(b'+' | b'-') = bytes.get(at) {
+            at += 1;
+        }
+        at = digits(at)?;
+    }
+    // Long numbers (jiter bounds digit runs) take the jiter path.
+    (at - pos <= 64).then_some(at)
+}
+
+/// The scalar at `pos` and the offset after it; `None` for anything else.
+#[inline]
+fn scan_scalar(bytes: &[u8], pos: usize) -> Option<(Scalar<'_>, usize)> {
+    match *bytes.get(pos)? {
+        b'"' => scan_str(bytes, pos).map(|(text, end)| (Scalar::Str(text), end)),
+        b't' if bytes.get(pos..pos + 4) == Some(b"true") => Some((Scalar::Bool(true), pos + 4)),
+        b'f' if bytes.get(pos..pos + 5) == Some(b"false") => Some((Scalar::Bool(false), pos + 5)),
+        b'n' if bytes.get(pos..pos + 4) == Some(b"null") => Some((Scalar::Null, pos + 4)),
+        b'-' | b'0'..=b'9' => {
+            let end = scan_number(bytes, pos)?;
+            // SAFETY: the grammar above only admits ASCII bytes.
+            let text = unsafe { std::str::from_utf8_unchecked(&bytes[pos..end]) };
+            Some((Scalar::Num(text), end))
+        }
+        _ => None,
+    }
+}
+
+/// Scans the record whose `{` is at `pos` into `tokens`; returns the offset
+/// after its `}`, or `None` if it needs the jiter path.
+fn scan_record<'a>(
+    bytes: &'a [u8],
+    pos: usize,
+    fields: &[crate::data::FieldSchema],
+    tokens: &mut Vec<Token<'a>>,
+) -> Option<usize> {
+    tokens.clear();
+    let mut at = skip_ws(bytes, pos + 1);
+    if bytes.get(at) == Some(&b'}') {
+        return Some(at + 1);
+    }
+    let mut hint = 0;
+    loop {
+        if bytes.get(at) != Some(&b'"') {
+            return None;
+        }
+        // The key: most often the field after the previous one, verbatim.
+        let expected = fields.get(hint).map(|f| f.name.as_bytes());
+        let (field, after_key) = match expected {
+            Some(name)
+                if bytes
+                    .get(at + 1..at + 1 + name.len())
+                    .is_some_and(|key| crate::data::strings::eq_bytes(key, name))
+                    && bytes.get(at + 1 + name.len()) == Some(&b'"') =>
+            {
+                (hint, at + 2 + name.len())
+            }
+            _ => {
+                let (key, after) = scan_str(bytes, at)?;
+                (fields.iter().position(|f| f.name == key)?, after)
+            }
+        };
+        at = skip_ws(bytes, after_key);
+        if bytes.get(at) != Some(&b':') {
+            return None;
+        }
+        at = skip_ws(bytes, at + 1);
+        if bytes.get(at) == Some(&b'[') {
+            let start = at;
+            let list_at = tokens.len();
+            tokens.push(Token::ListStart {
+                field,
+                start,
+                end: start,
+            });
+            at = skip_ws(bytes, at + 1);
+            if bytes.get(at) == Some(&b']') {
+                at += 1;
+            } else {
+                loop {
+                    let (value, end) = scan_scalar(bytes, at)?;
+                    tokens.push(Token::Item {
+                        field,
+                        start: at,
+                        end,
+                        value,
+                    });
+                    at = skip_ws(bytes, end);
+                    match bytes.get(at) {
+                        Some(b',') => at = skip_ws(bytes, at + 1),
+                        Some(b']') => {
+                            at += 1;
+                            break;
+                        }
+                        _ => return None,
+                    }
+                }
+            }
+            tokens[list_at] = Token::ListStart {
+                field,
+                start,
+                end: at,
+            };
+            tokens.push(Token::ListEnd { field });
+        } else {
+            let (value, end) = scan_scalar(bytes, at)?;
+            tokens.push(Token::Value {
+                field,
+                start: at,
+                end,
+                value,
+            });
+            at = end;
+        }
+        hint = field + 1;
+        at = skip_ws(bytes, at);
+        match bytes.get(at) {
+            Some(b',') => at = skip_ws(bytes, at + 1),
+            Some(b'}') => return Some(at + 1),
+            _ => return None,
+        }
+    }
 }
 
 /// Where a piece starts reading.
@@ -209,6 +481,7 @@ fn read_part<'s>(
     start: usize,
     how: Start,
     splits: &[usize],
+    fast: bool,
 ) -> Part<'s> {
     let bytes = text.bytes();
     let next_split = splits.partition_point(|split| *split <= start);
@@ -224,6 +497,8 @@ fn read_part<'s>(
         opened: Vec::new(),
         elements: 0,
         in_start: true,
+        fast,
+        tokens: Vec::new(),
     };
     let end = match loader.document(how) {
         Ok(end) => end,
@@ -284,6 +559,10 @@ struct Loader<'a, 's> {
     elements: u64,
     /// Whether the current collection is the one the piece started in.
     in_start: bool,
+    /// Whether flat records take the fast path (tests turn it off).
+    fast: bool,
+    /// The fast path's buffer.
+    tokens: Vec<Token<'a>>,
 }
 
 /// What a value is, in words, from its first byte.
@@ -321,14 +600,14 @@ impl Loader<'_, '_> {
     /// Records a refused value of field `field` of `coll` at `start..end`.
     fn reject(
         &mut self,
-        error: CellError,
+        error: impl Into<Box<CellError>>,
         start: usize,
         coll: usize,
         field: usize,
     ) -> Result<(), Halt> {
         let schema = self.chunk.schema();
         let collection = &schema.collections[coll];
-        let error = error.at(
+        let error = (*error.into()).at(
             self.text,
             span(start, self.index()),
             &collection.name,
@@ -460,52 +739,232 @@ impl Loader<'_, '_> {
         self.elements(coll, first)
     }
 
+    /// Moves the reader to byte `pos` of the file.
+    fn seek(&mut self, pos: usize) {
+        let bytes = self.text.bytes();
+        self.base = pos.min(bytes.len());
+        self.jiter = Jiter::new(&bytes[self.base..]);
+    }
+
     /// Reads the records of a list from its element `item` on; stops early
     /// (with the split point) when it lands exactly on one.
-    fn elements(&mut self, coll: usize, mut item: Option<Peek>) -> Result<Option<End>, Halt> {
-        while let Some(peek) = item {
-            if peek == Peek::Object {
-                self.record(coll)?;
-            } else {
-                let start = self.index();
-                self.jiter.known_skip(peek)?;
-                let (src, end) = (self.text.clone(), self.index());
-                let name = self.chunk.schema().collections[coll].name.clone();
-                let found = kind_of(peek);
-                // The element's number counts those of earlier pieces when
-                // the piece started inside this list: settled later.
-                let make = move |idx: u64| DataError::WrongType {
-                    src,
-                    span: span(start, end),
-                    field: format!("{name}[{idx}]"),
-                    expected: "a record (an object)".into(),
-                    found: found.into(),
-                };
-                if self.in_start {
-                    self.chunk.report_row(self.elements, Box::new(make));
-                } else {
-                    self.chunk.report(make(self.elements));
-                }
-                if self.chunk.too_many_errors() {
-                    return Err(Halt::Stop);
+    fn elements(&mut self, coll: usize, item: Option<Peek>) -> Result<Option<End>, Halt> {
+        if item.is_none() {
+            return Ok(None);
+        }
+        let bytes = self.text.bytes();
+        let mut pos = self.index();
+        loop {
+            let fast_end = match bytes.get(pos) {
+                Some(b'{') if self.fast => self.fast_record(coll, pos)?,
+                _ => None,
+            };
+            match fast_end {
+                Some(end) => pos = end,
+                None => {
+                    self.seek(pos);
+                    let peek = self.jiter.peek()?;
+                    self.element(coll, peek)?;
+                    pos = self.index();
                 }
             }
             self.elements += 1;
-            item = self.jiter.array_step()?;
-            if item.is_some() {
-                let at = self.index();
-                while self.splits.get(self.next_split).is_some_and(|split| *split < at) {
-                    self.next_split += 1;
+            // The step to the next element, by hand where it is plain.
+            let at = skip_ws(bytes, pos);
+            let next = match bytes.get(at) {
+                Some(b']') => {
+                    self.seek(at + 1);
+                    return Ok(None);
                 }
-                if self.splits.get(self.next_split) == Some(&at) {
-                    return Ok(Some(End::Split {
-                        at: self.next_split,
-                        coll,
-                    }));
+                Some(b',') => {
+                    let next = skip_ws(bytes, at + 1);
+                    match bytes.get(next) {
+                        Some(b'{') => Some(next),
+                        _ => None,
+                    }
+                }
+                _ => None,
+            };
+            pos = match next {
+                Some(next) => next,
+                None => {
+                    // Anything else: jiter steps (and reports what is wrong).
+                    self.seek(pos);
+                    if self.jiter.array_step()?.is_none() {
+                        return Ok(None);
+                    }
+                    self.index()
+                }
+            };
+            while self
+                .splits
+                .get(self.next_split)
+                .is_some_and(|split| *split < pos)
+            {
+                self.next_split += 1;
+            }
+            if self.splits.get(self.next_split) == Some(&pos) {
+                self.seek(pos);
+                return Ok(Some(End::Split {
+                    at: self.next_split,
+                    coll,
+                }));
+            }
+        }
+    }
+
+    /// One list element, read with jiter: a record, or an error.
+    fn element(&mut self, coll: usize, peek: Peek) -> Result<(), Halt> {
+        if peek == Peek::Object {
+            return self.record(coll);
+        }
+        let start = self.index();
+        self.jiter.known_skip(peek)?;
+        let (src, end) = (self.text.clone(), self.index());
+        let name = self.chunk.schema().collections[coll].name.clone();
+        let found = kind_of(peek);
+        // The element's number counts those of earlier pieces when the
+        // piece started inside this list: settled later.
+        let make = move |idx: u64| DataError::WrongType {
+            src,
+            span: span(start, end),
+            field: format!("{name}[{idx}]"),
+            expected: "a record (an object)".into(),
+            found: found.into(),
+        };
+        if self.in_start {
+            self.chunk.report_row(self.elements, Box::new(make));
+        } else {
+            self.chunk.report(make(self.elements));
+        }
+        if self.chunk.too_many_errors() {
+            return Err(Halt::Stop);
+        }
+        Ok(())
+    }
+
+    /// The fast path for the record at `pos`: the offset after it, or
+    /// `None` (nothing stored) when it needs jiter.
+    fn fast_record(&mut self, coll: usize, pos: usize) -> Result<Option<usize>, Halt> {
+        let bytes: &[u8] = self.text.bytes();
+        // The buffer is reused; its tokens borrow the file's bytes.
+        let mut tokens = std::mem::take(&mut self.tokens);
+        let fields = &self.chunk.schema().collections[coll].fields;
+        let Some(end) = scan_record(bytes, pos, fields, &mut tokens) else {
+            self.tokens = tokens;
+            return Ok(None);
+        };
+        let result = self.commit(coll, pos, end, &tokens);
+        self.tokens = tokens;
+        result.map(|()| Some(end))
+    }
+
+    /// Stores a scanned record, with the calls (and the error spans) of the
+    /// jiter path.
+    fn commit(
+        &mut self,
+        coll: usize,
+        start: usize,
+        end: usize,
+        tokens: &[Token<'_>],
+    ) -> Result<(), Halt> {
+        let schema = self.chunk.schema();
+        let fields = &schema.collections[coll].fields;
+        self.chunk.begin_record(coll, self.src_id, start as u64);
+        let mut skip_list = false;
+        for token in tokens {
+            match *token {
+                Token::Value {
+                    field,
+                    start,
+                    end,
+                    value,
+                } => {
+                    let result = match value {
+                        Scalar::Null => self.chunk.set(coll, field, Cell::Null),
+                        Scalar::Bool(value) => self.chunk.set(coll, field, Cell::Bool(value)),
+                        Scalar::Str(text) => self.chunk.set(coll, field, Cell::Str(text)),
+                        Scalar::Num(text) => {
+                            let wants_float =
+                                matches!(fields[field].ty, FieldType::Scalar(ScalarType::Number));
+                            match number_cell(text, wants_float) {
+                                Ok(cell) => self.chunk.set(coll, field, cell),
+                                Err(error) => Err(self.chunk.refuse(coll, field, error)),
+                            }
+                        }
+                    };
+                    if let Err(error) = result {
+                        self.reject_at(error, start, end, coll, field)?;
+                    }
+                }
+                Token::ListStart { field, start, end } => {
+                    if let Err(error) = self.chunk.begin_list(coll, field) {
+                        skip_list = true;
+                        self.reject_at(error, start, end, coll, field)?;
+                    }
+                }
+                Token::Item {
+                    field,
+                    start,
+                    end,
+                    value,
+                } => {
+                    if skip_list {
+                        continue;
+                    }
+                    let element = match fields[field].ty {
+                        FieldType::List(scalar) | FieldType::Scalar(scalar) => scalar,
+                    };
+                    let result = match value {
+                        Scalar::Null => self.chunk.push_item(coll, field, Cell::Null),
+                        Scalar::Bool(value) => self.chunk.push_item(coll, field, Cell::Bool(value)),
+                        Scalar::Str(text) => self.chunk.push_item(coll, field, Cell::Str(text)),
+                        Scalar::Num(text) => {
+                            match number_cell(text, element == ScalarType::Number) {
+                                Ok(cell) => self.chunk.push_item(coll, field, cell),
+                                Err(error) => Err(Box::new(error)),
+                            }
+                        }
+                    };
+                    if let Err(error) = result {
+                        self.reject_at(error, start, end, coll, field)?;
+                    }
+                }
+                Token::ListEnd { field } => {
+                    if !std::mem::replace(&mut skip_list, false) {
+                        self.chunk.end_list(coll, field);
+                    }
                 }
             }
         }
-        Ok(None)
+        let missing = self.chunk.end_record(coll);
+        if !missing.is_empty() {
+            let error = self
+                .chunk
+                .missing_fields(self.text, span(start, end), coll, &missing);
+            self.report(error)?;
+        }
+        Ok(())
+    }
+
+    /// Records a refused value of field `field` of `coll` at `start..end`.
+    fn reject_at(
+        &mut self,
+        error: impl Into<Box<CellError>>,
+        start: usize,
+        end: usize,
+        coll: usize,
+        field: usize,
+    ) -> Result<(), Halt> {
+        let schema = self.chunk.schema();
+        let collection = &schema.collections[coll];
+        let error = (*error.into()).at(
+            self.text,
+            span(start, end),
+            &collection.name,
+            &collection.fields[field].name,
+        );
+        self.report(error)
     }
 
     fn record(&mut self, coll: usize) -> Result<(), Halt> {
@@ -615,14 +1074,14 @@ impl Loader<'_, '_> {
                 }
                 Peek::Array | Peek::Object => {
                     self.jiter.known_skip(peek)?;
-                    Err(CellError::WrongType {
+                    Err(Box::new(CellError::WrongType {
                         expected: self.chunk.schema().scalar_name(element),
                         found: kind_of(peek).into(),
-                    })
+                    }))
                 }
                 _ => match self.number(peek, element == ScalarType::Number)? {
                     Ok(cell) => self.chunk.push_item(coll, field, cell),
-                    Err(error) => Err(error),
+                    Err(error) => Err(Box::new(error)),
                 },
             };
             if let Err(error) = result {
@@ -645,20 +1104,7 @@ impl Loader<'_, '_> {
         let bytes = self.jiter.known_number_bytes(peek)?;
         // jiter has checked the number grammar, so the token is ASCII.
         let text = std::str::from_utf8(bytes).unwrap_or("");
-        let is_float = bytes.iter().any(|byte| matches!(byte, b'.' | b'e' | b'E'));
-        if !is_float && let Ok(value) = text.parse::<i64>() {
-            return Ok(Ok(Cell::Int(value)));
-        }
-        if !is_float && !wants_float {
-            return Ok(Err(CellError::OutOfRange(text.into())));
-        }
-        Ok(match text.parse::<f64>() {
-            Ok(value) if value.is_finite() => Ok(Cell::Number(value)),
-            _ => Err(CellError::WrongType {
-                expected: "a number within the range of a 64-bit float".into(),
-                found: format!("`{text}`"),
-            }),
-        })
+        Ok(number_cell(text, wants_float))
     }
 
     /// The diagnostic for a jiter error.

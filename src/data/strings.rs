@@ -73,6 +73,27 @@ impl Sym {
     }
 }
 
+/// Byte equality for the short strings of a ledger (ids, codes, names):
+/// two overlapping word compares instead of a call to `memcmp`.
+#[inline]
+pub(crate) fn eq_bytes(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    let word =
+        |s: &[u8], at: usize| u64::from_le_bytes(s[at..at + 8].try_into().unwrap_or_default());
+    let half =
+        |s: &[u8], at: usize| u32::from_le_bytes(s[at..at + 4].try_into().unwrap_or_default());
+    match n {
+        0 => true,
+        1..=3 => a.iter().zip(b).all(|(x, y)| x == y),
+        4..=8 => half(a, 0) == half(b, 0) && half(a, n - 4) == half(b, n - 4),
+        9..=16 => word(a, 0) == word(b, 0) && word(a, n - 8) == word(b, n - 8),
+        _ => a == b,
+    }
+}
+
 /// The hash every table here uses.
 #[inline]
 pub(crate) fn hash_str(text: &[u8]) -> u64 {
@@ -176,7 +197,9 @@ impl LocalStrings {
         }
         let hash = hash_str(text.as_bytes());
         if let Some((id, segment, table)) = &mut self.current {
-            if let Some(&idx) = table.find(hash, |&idx| segment.get(idx as usize) == text) {
+            if let Some(&idx) = table.find(hash, |&idx| {
+                eq_bytes(segment.get(idx as usize).as_bytes(), text.as_bytes())
+            }) {
                 return Sym::new(*id, idx as usize);
             }
             if segment.fits(text) {
@@ -197,6 +220,30 @@ impl LocalStrings {
         let idx = segment.push(text);
         let mut table = HashTable::with_capacity(self.capacity);
         table.insert_unique(hash, idx as u32, |_| hash);
+        self.current = Some((id, segment, table));
+        Sym::new(id, idx)
+    }
+
+    /// A symbol for `text` without looking for an earlier equal string:
+    /// for keys, which are distinct anyway (a repeated one still gets its
+    /// canonical symbol when chunks are merged).
+    #[inline]
+    pub(crate) fn push_unique(&mut self, text: &str) -> Sym {
+        if text.is_empty() {
+            return Sym::default();
+        }
+        if let Some((id, segment, _)) = &mut self.current
+            && segment.fits(text)
+        {
+            return Sym::new(*id, segment.push(text));
+        }
+        if let Some((id, segment, _)) = self.current.take() {
+            self.done.push((id, segment));
+        }
+        let id = self.ids.next();
+        let mut segment = Segment::default();
+        let idx = segment.push(text);
+        let table = HashTable::with_capacity(self.capacity);
         self.current = Some((id, segment, table));
         Sym::new(id, idx)
     }

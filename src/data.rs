@@ -52,10 +52,15 @@ pub struct Timing {
 }
 
 impl Timing {
+    /// Whether `BANGFU_TIMINGS` is set.
+    pub fn enabled() -> bool {
+        static ENABLED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        *ENABLED.get_or_init(|| std::env::var_os("BANGFU_TIMINGS").is_some())
+    }
+
     /// Starts timing `name`.
     pub fn start(name: impl Into<std::borrow::Cow<'static, str>>) -> Timing {
-        static ENABLED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-        let enabled = *ENABLED.get_or_init(|| std::env::var_os("BANGFU_TIMINGS").is_some());
+        let enabled = Timing::enabled();
         Timing {
             name: name.into(),
             start: enabled.then(|| (std::time::Instant::now(), cpu_ticks())),
@@ -86,11 +91,22 @@ fn cpu_ticks() -> u64 {
 impl Drop for Timing {
     fn drop(&mut self) {
         if let Some((start, ticks)) = self.start {
+            let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+            let kib = |key: &str| {
+                status
+                    .lines()
+                    .find(|line| line.starts_with(key))
+                    .and_then(|line| line.split_whitespace().nth(1))
+                    .and_then(|n| n.parse::<u64>().ok())
+                    .unwrap_or(0)
+            };
             eprintln!(
-                "[timing] {:<28} {:>8.1} ms wall {:>6} ms cpu",
+                "[timing] {:<28} {:>8.1} ms wall {:>6} ms cpu  rss {:>5} MiB (peak {:>5})",
                 self.name,
                 start.elapsed().as_secs_f64() * 1e3,
-                (cpu_ticks().saturating_sub(ticks)) * 10
+                (cpu_ticks().saturating_sub(ticks)) * 10,
+                kib("VmRSS:") / 1024,
+                kib("VmHWM:") / 1024,
             );
         }
     }
@@ -369,6 +385,14 @@ impl Positions {
         self.len() == 0
     }
 
+    /// Bytes of heap they take.
+    pub fn heap_bytes(&self) -> usize {
+        match self {
+            Positions::Small(offsets) => offsets.capacity() * 4,
+            Positions::Large(offsets) => offsets.capacity() * 8,
+        }
+    }
+
     /// Every offset.
     pub fn to_vec(&self) -> Vec<u64> {
         (0..self.len()).filter_map(|row| self.get(row)).collect()
@@ -455,6 +479,11 @@ impl Column {
                 .is_some_and(|word| word >> (row % 64) & 1 == 1)
     }
 
+    /// Bytes of heap the column takes.
+    pub fn heap_bytes(&self) -> usize {
+        self.nulls.capacity() * 8 + data_heap_bytes(&self.data)
+    }
+
     /// Whether any value is null.
     pub fn has_nulls(&self) -> bool {
         self.any_null
@@ -483,6 +512,20 @@ impl Column {
                 self.set_null(base + idx * 64 + bit);
             }
         }
+    }
+}
+
+fn data_heap_bytes(data: &ColumnData) -> usize {
+    match data {
+        ColumnData::Int(v) => v.capacity() * 8,
+        ColumnData::Number(v) => v.capacity() * 8,
+        ColumnData::Bool(v) => v.words.capacity() * 8,
+        ColumnData::Str(v) => v.capacity() * 4,
+        ColumnData::Date(v) => v.capacity() * 4,
+        ColumnData::Enum(v) => v.capacity() * 2,
+        ColumnData::Ref { rows, dangling, .. } => rows.capacity() * 4 + dangling.capacity() * 12,
+        ColumnData::List { offsets, items } => offsets.capacity() * 4 + data_heap_bytes(items),
+        ColumnData::Skipped => 0,
     }
 }
 

@@ -1013,7 +1013,7 @@ pub(crate) fn merge(
     }
 
     drop(timing);
-    let collections = pieces
+    let collections: Vec<Collection> = pieces
         .into_iter()
         .zip(assembled)
         .map(|(p, columns)| {
@@ -1030,6 +1030,22 @@ pub(crate) fn merge(
         })
         .collect();
     interner.drop_lookup();
+    if super::Timing::enabled() {
+        for (coll, collection) in collections.iter().enumerate() {
+            let bytes: usize = collection.columns.iter().map(|c| c.heap_bytes()).sum();
+            eprintln!(
+                "[memory] {:<12} {:>9} records {:>7.1} MiB columns {:>7.1} MiB positions",
+                schema.collections[coll].name,
+                collection.len,
+                bytes as f64 / (1 << 20) as f64,
+                collection.positions.heap_bytes() as f64 / (1 << 20) as f64,
+            );
+        }
+        eprintln!(
+            "[memory] strings {:>7.1} MiB",
+            interner.heap_bytes() as f64 / (1 << 20) as f64
+        );
+    }
     Ok(Dataset {
         collections,
         interner,
@@ -1227,7 +1243,9 @@ fn lookup_key(
 ) -> Option<u32> {
     let hash = strings::hash_str(text.as_bytes());
     table
-        .find(hash, |row| interner.resolve(&keys[*row as usize]) == text)
+        .find(hash, |row| {
+            strings::eq_bytes(interner.resolve(&keys[*row as usize]).as_bytes(), text.as_bytes())
+        })
         .copied()
 }
 

@@ -90,6 +90,12 @@ pub(crate) fn eq_bytes(a: &[u8], b: &[u8]) -> bool {
         1..=3 => a.iter().zip(b).all(|(x, y)| x == y),
         4..=8 => half(a, 0) == half(b, 0) && half(a, n - 4) == half(b, n - 4),
         9..=16 => word(a, 0) == word(b, 0) && word(a, n - 8) == word(b, n - 8),
+        17..=32 => {
+            word(a, 0) == word(b, 0)
+                && word(a, 8) == word(b, 8)
+                && word(a, n - 16) == word(b, n - 16)
+                && word(a, n - 8) == word(b, n - 8)
+        }
         _ => a == b,
     }
 }
@@ -174,10 +180,6 @@ pub(crate) struct LocalStrings {
 }
 
 impl LocalStrings {
-    pub(crate) fn new(ids: Arc<SegmentIds>) -> LocalStrings {
-        LocalStrings::with_capacity(ids, 1024)
-    }
-
     /// Strings for about `capacity` distinct strings: growing a table
     /// rehashes every string in it, which reads them all again.
     pub(crate) fn with_capacity(ids: Arc<SegmentIds>, capacity: usize) -> LocalStrings {
@@ -249,6 +251,7 @@ impl LocalStrings {
     }
 
     /// The text of a symbol this chunk handed out.
+    #[cfg(test)]
     pub(crate) fn resolve(&self, sym: Sym) -> &str {
         if sym == Sym::default() {
             return "";
@@ -265,10 +268,14 @@ impl LocalStrings {
     }
 
     /// The segments, in the order their strings were first met; the tables
-    /// are dropped.
+    /// are dropped and the arenas trimmed (they grew by doubling).
     pub(crate) fn into_segments(mut self) -> Vec<(u32, Segment)> {
         if let Some((id, segment, _)) = self.current.take() {
             self.done.push((id, segment));
+        }
+        for (_, segment) in &mut self.done {
+            segment.bytes.shrink_to_fit();
+            segment.ends.shrink_to_fit();
         }
         self.done
     }
@@ -474,7 +481,10 @@ fn build_lookup(
                 for &(hash, idx) in &sorted[starts[shard] as usize..starts[shard + 1] as usize] {
                     let hash = Lookup::table_hash(hash);
                     let found = table.find(hash, |sym| {
-                        resolve_in(segments, *sym) == segment.get(idx as usize)
+                        eq_bytes(
+                            resolve_in(segments, *sym).as_bytes(),
+                            segment.get(idx as usize).as_bytes(),
+                        )
                     });
                     match found {
                         Some(&canonical) => {
@@ -580,8 +590,8 @@ mod tests {
     #[test]
     fn chunks_dedupe_locally_and_canonicalize_in_order() {
         let ids = SegmentIds::new();
-        let mut first = LocalStrings::new(ids.clone());
-        let mut second = LocalStrings::new(ids.clone());
+        let mut first = LocalStrings::with_capacity(ids.clone(), 16);
+        let mut second = LocalStrings::with_capacity(ids.clone(), 16);
         // The second chunk is parsed first, so its segment gets the lower id.
         let b2 = second.intern("b");
         let c2 = second.intern("c");
@@ -606,7 +616,7 @@ mod tests {
     #[test]
     fn full_segments_roll_over() {
         let ids = SegmentIds::new();
-        let mut local = LocalStrings::new(ids);
+        let mut local = LocalStrings::with_capacity(ids, 16);
         let syms: Vec<Sym> = (0..SEGMENT_STRINGS + 10)
             .map(|i| local.intern(&i.to_string()))
             .collect();

@@ -464,11 +464,75 @@ impl<'a> Evaluator<'a> {
                 Value::Bool(value) => Some(*value),
                 _ => None,
             },
+            // Comparisons give a boolean or null; deciding them here saves
+            // building and dropping the value, and a test against the
+            // literal null needs no value of the other side at all.
+            PExpr::Binary {
+                op: op @ (BinaryOp::Eq | BinaryOp::Ne),
+                left,
+                right,
+                ..
+            } if matches!(**right, PExpr::Const(Value::Null)) => {
+                Some(self.is_null(left, env)? == (*op == BinaryOp::Eq))
+            }
+            PExpr::Binary {
+                op:
+                    op @ (BinaryOp::Eq
+                    | BinaryOp::Ne
+                    | BinaryOp::Lt
+                    | BinaryOp::Le
+                    | BinaryOp::Gt
+                    | BinaryOp::Ge),
+                left,
+                right,
+                ..
+            } => {
+                use std::cmp::Ordering;
+                let left = self.operand(left, env)?;
+                let right = self.operand(right, env)?;
+                match op {
+                    BinaryOp::Eq => Some(left.equals(&right, self)),
+                    BinaryOp::Ne => Some(!left.equals(&right, self)),
+                    _ => left.compare(&right, self).map(|ordering| match op {
+                        BinaryOp::Lt => ordering == Ordering::Less,
+                        BinaryOp::Le => ordering != Ordering::Greater,
+                        BinaryOp::Gt => ordering == Ordering::Greater,
+                        _ => ordering != Ordering::Less,
+                    }),
+                }
+            }
             other => match self.eval(other, env)? {
                 Value::Bool(value) => Some(value),
                 _ => None,
             },
         })
+    }
+
+    /// Whether an expression is null; for `x.field` read from the column's
+    /// null flags (and a reference's row) without building the value.
+    #[inline]
+    fn is_null(&self, expr: &PExpr, env: &mut [Value]) -> EvalResult<bool> {
+        if let PExpr::Field { base, coll, field } = expr
+            && let PExpr::Local(slot) = &**base
+        {
+            return Ok(match &env[*slot as usize] {
+                Value::Row(c, row) if c == coll => {
+                    let column = &self.data.collections[*coll as usize].columns[*field as usize];
+                    let row = *row as usize;
+                    column.is_null(row)
+                        || match &column.data {
+                            ColumnData::Ref { rows, .. } => {
+                                rows.get(row).is_none_or(|target| *target == NO_ROW)
+                            }
+                            ColumnData::Skipped => true,
+                            ColumnData::List { offsets, .. } => offsets.get(row + 1).is_none(),
+                            data => scalar_value(data, row).is_none(),
+                        }
+                }
+                _ => true,
+            });
+        }
+        Ok(self.eval(expr, env)?.is_null())
     }
 
     #[inline(never)]
@@ -616,7 +680,7 @@ impl<'a> Evaluator<'a> {
             PExpr::Template(parts) => {
                 let mut text = String::new();
                 for part in parts {
-                    self.eval(part, env)?.display(self, &mut text);
+                    self.operand(part, env)?.display(self, &mut text);
                 }
                 Value::Text(text.into())
             }

@@ -238,7 +238,7 @@ impl SourceText {
     /// each offset and the newline before it are read, and the pages read are
     /// handed back as the pass goes on.
     pub fn line_cols(&self, offsets: &[usize]) -> Vec<(usize, usize)> {
-        const RELEASE_EVERY: usize = 1 << 26;
+        const RELEASE_EVERY: usize = 1 << 22;
         let bytes = self.bytes();
         let index = self.line_index();
         let mut order: Vec<usize> = (0..offsets.len()).collect();

@@ -913,7 +913,14 @@ pub fn check(
 
 /// A function being checked: name, params, result, body, span, and the
 /// body expression for functions written in the language.
-type FunctionDecl<'a> = (String, Vec<(String, Type)>, Type, FnBody, Span, Option<&'a Expr>);
+type FunctionDecl<'a> = (
+    String,
+    Vec<(String, Type)>,
+    Type,
+    FnBody,
+    Span,
+    Option<&'a Expr>,
+);
 
 /// The functions `start` reaches back to itself through, if it does.
 fn call_cycle(start: u32, callees: &[Vec<u32>]) -> Option<Vec<u32>> {

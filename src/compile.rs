@@ -270,6 +270,57 @@ pub struct Plan {
     pub sources: SourceMap,
 }
 
+impl Plan {
+    /// The ids a rule answers to in `--rule` patterns: its own id, and the
+    /// same rule name under every policy that extends its policy (a child
+    /// selects the rules it inherits, which are still reported under the
+    /// parent's id).
+    pub fn rule_aliases(&self, rule_idx: usize) -> Vec<String> {
+        let rule = &self.rules[rule_idx];
+        let policy_name = &self.policies[rule.policy].name;
+        let short = rule
+            .id
+            .strip_prefix(&format!("{policy_name}."))
+            .unwrap_or(&rule.id);
+        let mut aliases = vec![rule.id.clone()];
+        for (idx, policy) in self.policies.iter().enumerate() {
+            if idx != rule.policy && self.extends(idx, rule.policy) {
+                aliases.push(format!("{}.{short}", policy.name));
+            }
+        }
+        aliases
+    }
+
+    /// Whether policy `child` extends `ancestor`, directly or not.
+    pub fn extends(&self, child: usize, ancestor: usize) -> bool {
+        let mut current = self.policies.get(child).and_then(|p| p.parent);
+        for _ in 0..self.policies.len() {
+            match current {
+                Some(idx) if idx == ancestor => return true,
+                Some(idx) => current = self.policies.get(idx).and_then(|p| p.parent),
+                None => return false,
+            }
+        }
+        false
+    }
+
+    /// The params a rule can read: its policy's, then its ancestors'.
+    pub fn params_in_scope(&self, policy: usize) -> Vec<&ParamValue> {
+        let mut params: Vec<&ParamValue> = Vec::new();
+        let mut current = Some(policy);
+        for _ in 0..=self.policies.len() {
+            let Some(idx) = current else { break };
+            for param in &self.policies[idx].params {
+                if !params.iter().any(|p| p.name == param.name) {
+                    params.push(param);
+                }
+            }
+            current = self.policies[idx].parent;
+        }
+        params
+    }
+}
+
 /// Problems the compile stage reports.
 #[derive(Debug, Error, Diagnostic)]
 pub enum CompileError {

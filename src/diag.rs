@@ -108,10 +108,15 @@ codes! {
     "E0402" "script-syntax" "compile" "a rhai script does not compile";
     "E0601" "division-by-zero" "eval" "a division by zero while evaluating a rule";
     "E0650" "script-failed" "eval" "a rhai function failed, exceeded a limit, or returned the wrong type";
+    "W0701" "expired-waiver" "waiver" "a waiver's expiry date has passed; it no longer waives";
+    "W0702" "stale-waiver" "waiver" "a waiver matches no violation";
     "E0901" "unreadable-policy" "cli" "a policy file or directory cannot be read";
     "E0902" "invalid-rule-pattern" "cli" "a --rule pattern is not a valid glob";
     "E0903" "invalid-param-override" "cli" "a --param argument is not POLICY.NAME=VALUE";
     "E0904" "no-matching-rule" "cli" "no rule id matches a --rule pattern";
+    "E0940" "unreadable-params-file" "cli" "a --params file cannot be read or is not YAML";
+    "E0941" "malformed-params-file" "cli" "a --params file is not a mapping of policies to params";
+    "E0942" "invalid-as-of" "cli" "--as-of is not a YYYY-MM-DD date";
 }
 
 /// Looks a code up in [`CODES`].

@@ -31,12 +31,14 @@ pub mod data;
 pub mod diag;
 pub mod eval;
 pub mod explain;
+pub mod policytest;
 pub mod program;
 pub mod render;
 pub mod resolve;
 pub mod source;
 pub mod syntax;
 pub mod value;
+pub mod waiver;
 
 use std::path::Path;
 

@@ -264,7 +264,7 @@ pub fn run_test(files: &[PolicyFile], case: &TestCase) -> TestOutcome {
         .decl
         .waivers
         .iter()
-        .filter_map(|record| waiver_of(record))
+        .filter_map(waiver_of)
         .collect();
     let _warnings = waiver::apply(&waivers, &mut evaluation.violations, as_of);
     outcome.errors.extend(evaluation.errors);

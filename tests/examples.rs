@@ -63,10 +63,7 @@ fn triples(text: &str) -> BTreeSet<Triple> {
 
 fn check(data: &Path, rules: &[&str], extra: &[&str]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_bangfu"));
-    command
-        .arg("check")
-        .arg(data)
-        .args(["--format", "jsonl"]);
+    command.arg("check").arg(data).args(["--format", "jsonl"]);
     for rule in rules {
         command.args(["--rule", rule]);
     }
@@ -97,9 +94,8 @@ fn every_example_gives_exactly_its_expected_violations() {
             output.status.code()
         );
         let found = triples(&String::from_utf8_lossy(&output.stdout));
-        let expected = triples(
-            &std::fs::read_to_string(dir.join("expected.jsonl")).expect("expected.jsonl"),
-        );
+        let expected =
+            triples(&std::fs::read_to_string(dir.join("expected.jsonl")).expect("expected.jsonl"));
         let missing: Vec<_> = expected.difference(&found).collect();
         let extra: Vec<_> = found.difference(&expected).collect();
         assert!(
@@ -171,7 +167,11 @@ fn heishui_scope_leaves_other_counties_to_the_provincial_rule() {
     let found = triples(&String::from_utf8_lossy(&output.stdout));
     for (rule, entity, key) in [
         ("six_plus_one.supervision", "villages", "513232101101"),
-        ("six_plus_one.party_contact", "households", "H5132321011010001"),
+        (
+            "six_plus_one.party_contact",
+            "households",
+            "H5132321011010001",
+        ),
     ] {
         assert!(
             found.contains(&(rule.into(), entity.into(), key.into())),

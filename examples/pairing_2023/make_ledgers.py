@@ -6,8 +6,9 @@
 writes examples/pairing_2023/ledger.json (the round as reported: 13 cities,
 35 helper districts, 56 recipients, 1,554 cadres) and
 examples/pairing_2023_without_qingchuan/ledger.json (the same round after the
-what-if “青川县 loses its pairing”). Deterministic: the committed files are
-its output.
+what-if “青川县 loses its pairing”), and the same two files as the data of the
+full-size policy tests in policies/tests/data/ (bundled with the policies).
+Deterministic: the committed files are its output.
 """
 import json
 import os
@@ -141,6 +142,11 @@ if __name__ == "__main__":
     assert len({city for city, _, _ in HELPERS}) == 13
     assigned = sorted(r for _, _, rs in HELPERS for r in rs)
     assert assigned == sorted(c for c, _, _ in RECIPIENTS), "each recipient paired once"
-    write(os.path.join(here, "ledger.json"), ledger())
-    write(os.path.join(here, "..", "pairing_2023_without_qingchuan", "ledger.json"),
-          ledger(drop_qingchuan=True))
+    root = os.path.join(here, "..", "..")
+    for path in [os.path.join(here, "ledger.json"),
+                 os.path.join(root, "policies", "tests", "data", "pairing_2023.json")]:
+        write(path, ledger())
+    for path in [os.path.join(here, "..", "pairing_2023_without_qingchuan", "ledger.json"),
+                 os.path.join(root, "policies", "tests", "data",
+                              "pairing_2023_without_qingchuan.json")]:
+        write(path, ledger(drop_qingchuan=True))

@@ -820,8 +820,9 @@ impl Compiler<'_> {
             .get(expr.span.src)
             .text()
             .and_then(|t| t.get(expr.span.start as usize..expr.span.end as usize))
-            .unwrap_or("")
-            .to_string();
+            .unwrap_or("");
+        // Spans of optional tails include the whitespace pest tried them on.
+        let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
         let compiled = self.expr(expr);
         let mut children = Vec::new();
         let shape = match &expr.kind {

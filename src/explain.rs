@@ -448,22 +448,38 @@ impl Suggester<'_, '_> {
         }
         match &node.shape {
             Shape::And => {
-                let parts: Vec<Suggestion> = node
-                    .children
-                    .iter()
-                    .filter_map(|child| self.suggest(child, env))
-                    .collect();
-                if parts.is_empty() {
+                // Every failing part must be fixed; if one has no applicable
+                // change, the others alone would not fix the violation, so
+                // no changes are offered, only the text.
+                let mut texts = Vec::new();
+                let mut changes = Vec::new();
+                let mut complete = true;
+                for child in &node.children {
+                    if self.holds(child, env) {
+                        continue;
+                    }
+                    match self.suggest(child, env) {
+                        Some((text, child_changes)) => {
+                            complete &= !child_changes.is_empty();
+                            texts.push(text);
+                            changes.extend(child_changes);
+                        }
+                        None => {
+                            complete = false;
+                            let now = self
+                                .evaluator
+                                .value_of(&child.expr, env)
+                                .to_display(self.evaluator);
+                            texts.push(format!("make `{}` hold (now {now})", child.text));
+                        }
+                    }
+                }
+                if texts.is_empty() {
                     return None;
                 }
-                let text = parts
-                    .iter()
-                    .map(|(t, _)| t.clone())
-                    .collect::<Vec<_>>()
-                    .join("; ");
                 Some((
-                    text,
-                    parts.into_iter().flat_map(|(_, changes)| changes).collect(),
+                    texts.join("; "),
+                    if complete { changes } else { Vec::new() },
                 ))
             }
             Shape::Or => {

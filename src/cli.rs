@@ -10,6 +10,7 @@
 pub mod check;
 pub mod explain;
 pub mod params_file;
+pub mod repl;
 pub mod rules;
 pub mod test;
 
@@ -53,6 +54,10 @@ pub enum Command {
     /// Exit status: 1 when the entity violates the rule, 0 when it does not,
     /// 2 on an error.
     Explain(explain::ExplainArgs),
+    /// A what-if session: load once, change params, see violations appear
+    /// and disappear, ask why. Reads commands from a terminal (line editing,
+    /// history, completion) or, scripted, from stdin or `--eval`.
+    Repl(repl::ReplArgs),
     /// List every rule: id, title, policy, severity, params and source.
     Rules(rules::RulesArgs),
     /// Run the policy tests (`test` blocks) and report like `cargo test`.
@@ -148,6 +153,7 @@ pub fn run() -> ExitCode {
     let code = match cli.command {
         Command::Check(args) => check::run(&args),
         Command::Rules(args) => rules::run(&args),
+        Command::Repl(args) => repl::run(&args),
         Command::Explain(args) => explain::run(&args),
         Command::Test(args) => test::run(&args),
     };

@@ -302,9 +302,11 @@ pub struct Explanation {
     pub condition: TreeNode,
 }
 
-const MAX_SHOWN: usize = 10;
+/// Items of a list or set shown before `…`.
+pub const MAX_SHOWN: usize = 10;
 
-fn show(evaluator: &Evaluator<'_>, value: &Value) -> String {
+/// A value as an explanation shows it: long lists and sets cut to [`MAX_SHOWN`] items.
+pub fn show(evaluator: &Evaluator<'_>, value: &Value) -> String {
     match value {
         Value::Rows(coll, rows) if rows.len() > MAX_SHOWN => {
             let keys: Vec<String> = rows

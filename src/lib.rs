@@ -34,6 +34,7 @@ pub mod explain;
 pub mod policytest;
 pub mod program;
 pub mod render;
+pub mod repl;
 pub mod resolve;
 pub mod source;
 pub mod syntax;

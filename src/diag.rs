@@ -102,6 +102,9 @@ codes! {
     "E0902" "invalid-rule-pattern" "cli" "a --rule pattern is not a valid glob";
     "E0903" "invalid-param-override" "cli" "a --param argument is not POLICY.NAME=VALUE";
     "E0904" "no-matching-rule" "cli" "no rule id matches a --rule pattern";
+    "E0905" "missing-output" "cli" "a binary --format (xlsx) is asked for without --output FILE";
+    "E0906" "unwritable-output" "cli" "the --output file (or standard output) cannot be written";
+    "E0907" "output-overwrites-input" "cli" "--output names a data or policy file the run reads";
 }
 
 /// Looks a code up in [`CODES`].

@@ -168,7 +168,12 @@ fn write_violation(
                 None => format!("{} = {}", term.expr, term.value),
             })
             .collect();
-        writeln!(out, "    {} {}", paint.gutter("="), terms.join(", "))?;
+        writeln!(
+            out,
+            "    {} values: {}",
+            paint.gutter("="),
+            terms.join(", ")
+        )?;
     }
     if !violation.params.is_empty() {
         let params: Vec<String> = violation
@@ -348,7 +353,13 @@ fn count_line(counts: [usize; 3]) -> String {
     ]
     .into_iter()
     .filter(|(_, n)| *n > 0)
-    .map(|(name, n)| format!("{n} {name}"))
+    .map(|(name, n)| {
+        if name == "info" {
+            format!("{n} info")
+        } else {
+            plural(n, name)
+        }
+    })
     .collect();
     format!("{} ({})", plural(total, "violation"), parts.join(", "))
 }

@@ -129,6 +129,22 @@ fn violations(rules: &[RuleInfo]) -> Vec<Violation> {
     lead_west.terms = vec![term("count(leads)", "0", None)];
     lead_west.suggestion = Some("add a lead: full_time = true".into());
 
+    // The same rule failing its second condition.
+    let mut lead_empty = violation(
+        &rules[0],
+        "sites",
+        "S-03",
+        "站点三号站没有成员",
+        Some(at("data/ledger.json", 41, 5)),
+        8,
+    );
+    lead_empty.path = vec![
+        step("region", "北区"),
+        step("district", "北城"),
+        step("site", "三号站"),
+    ];
+    lead_empty.terms = vec![term("s.members", "0", None)];
+
     // A CSV record: a row number, and text that needs quoting and escaping.
     let mut csv_row = violation(
         &rules[2],
@@ -150,7 +166,7 @@ fn violations(rules: &[RuleInfo]) -> Vec<Violation> {
     // A dataset-level rule: no record, no path.
     let mut total = violation(&rules[3], "dataset", "ages", "only 2 teams", None, 9);
     total.terms = vec![term("count(teams)", "2", None)];
-    vec![lead_east, lead_west, csv_row, total]
+    vec![lead_east, lead_west, lead_empty, csv_row, total]
 }
 
 fn summary(violations: &[Violation], rules: &[RuleInfo]) -> Summary {
@@ -185,6 +201,12 @@ fn snippets() -> Snippets {
         7,
         13,
         "    require count(leads) == 1   ",
+    );
+    snippets.insert(
+        "policies/staffing.bangfu",
+        8,
+        13,
+        "    require s.members > 0",
     );
     snippets.insert("data/csv/people.csv", 4, 1, "P-3,Bo,12,t1");
     snippets
@@ -267,7 +289,7 @@ fn human_empty() {
 
 #[test]
 fn json() {
-    let shown = text(check(Format::Json, Some(3), false));
+    let shown = text(check(Format::Json, Some(4), false));
     let parsed: Result<serde_json::Value, _> = serde_json::from_str(&shown);
     assert!(parsed.is_ok(), "{shown}");
     insta::assert_snapshot!(shown);
@@ -276,7 +298,7 @@ fn json() {
 #[test]
 fn jsonl() {
     let shown = text(check(Format::Jsonl, None, false));
-    assert_eq!(shown.lines().count(), 4);
+    assert_eq!(shown.lines().count(), 5);
     for line in shown.lines() {
         let parsed: Result<serde_json::Value, _> = serde_json::from_str(line);
         assert!(parsed.is_ok(), "{line}");
@@ -305,9 +327,9 @@ fn csv() {
     let header = reader.headers().map(|h| h.len()).unwrap_or_default();
     assert_eq!(header, 13, "region, district, site, team + 9 columns");
     let rows: Vec<_> = reader.records().flatten().collect();
-    assert_eq!(rows.len(), 4);
+    assert_eq!(rows.len(), 5);
     assert!(rows.iter().all(|row| row.len() == header));
-    assert_eq!(&rows[2][9], "Bo, aged 12: \"minor\"\n50% of the way");
+    assert_eq!(&rows[3][9], "Bo, aged 12: \"minor\"\n50% of the way");
     insta::assert_snapshot!(shown);
 }
 
@@ -355,7 +377,7 @@ fn sarif() {
         run["tool"]["driver"]["rules"].as_array().map(Vec::len),
         Some(4)
     );
-    assert_eq!(run["results"].as_array().map(Vec::len), Some(4));
+    assert_eq!(run["results"].as_array().map(Vec::len), Some(5));
     // Each result's ruleIndex points at its rule.
     for result in run["results"].as_array().into_iter().flatten() {
         let index = result["ruleIndex"].as_u64().unwrap_or(99) as usize;
@@ -371,7 +393,7 @@ fn sarif() {
 fn sarif_limited_and_empty_are_valid() {
     let limited = text(check(Format::Sarif, Some(1), false));
     assert_eq!(sarif_errors(&limited), Vec::<String>::new());
-    assert!(limited.contains("\"omitted\": 3"));
+    assert!(limited.contains("\"omitted\": 4"));
     let empty = text(check_empty(Format::Sarif));
     assert_eq!(sarif_errors(&empty), Vec::<String>::new());
 }

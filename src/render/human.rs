@@ -101,9 +101,23 @@ fn write_rule(
         about.push_str(source);
     }
     writeln!(out, "{}", paint.dim(&about))?;
+    // Most violations of a rule fail the same condition: quote it once here,
+    // and under a violation only when that one failed another.
+    let condition = &first.policy_location;
+    let condition_snippet = snippet(report, condition);
+    let width = condition_snippet.map_or(0, |_| condition.line.to_string().len());
+    write_quote(
+        paint,
+        first.severity,
+        condition,
+        condition_snippet,
+        "condition failed",
+        width,
+        out,
+    )?;
     for violation in group {
         writeln!(out)?;
-        write_violation(report, paint, violation, out)?;
+        write_violation(report, paint, violation, condition, out)?;
     }
     writeln!(out)
 }
@@ -112,6 +126,7 @@ fn write_violation(
     report: &Report<'_>,
     paint: &Paint,
     violation: &Violation,
+    condition: &Location,
     out: &mut dyn Write,
 ) -> io::Result<()> {
     let mut entity = format!("{} {}", violation.entity, violation.key);
@@ -127,13 +142,15 @@ fn write_violation(
         .location
         .as_ref()
         .map(|location| (location, snippet(report, location)));
-    let policy_snippet = (
-        &violation.policy_location,
-        snippet(report, &violation.policy_location),
-    );
+    let policy_snippet = (violation.policy_location != *condition).then(|| {
+        (
+            &violation.policy_location,
+            snippet(report, &violation.policy_location),
+        )
+    });
     let width = data_snippet
         .iter()
-        .chain(std::iter::once(&policy_snippet))
+        .chain(policy_snippet.iter())
         .filter(|(_, snippet)| snippet.is_some())
         .map(|(location, _)| location.line.to_string().len())
         .max()
@@ -149,16 +166,17 @@ fn write_violation(
             out,
         )?;
     }
-    let (location, snippet) = policy_snippet;
-    write_quote(
-        paint,
-        violation.severity,
-        location,
-        snippet,
-        "condition failed",
-        width,
-        out,
-    )?;
+    if let Some((location, snippet)) = policy_snippet {
+        write_quote(
+            paint,
+            violation.severity,
+            location,
+            snippet,
+            "condition failed",
+            width,
+            out,
+        )?;
+    }
     if !violation.terms.is_empty() {
         let terms: Vec<String> = violation
             .terms

@@ -341,3 +341,37 @@ fn max_violations_limits_what_is_shown_not_the_exit_code() {
         "::notice title=bangfu::3 more violations not shown\n"
     );
 }
+
+#[test]
+fn output_codes_are_documented() {
+    // The codes of this area (E0905–E0919) each have an entry, headed
+    // `## CODE name`, in docs/errors-output.md, and one of the cases above.
+    let docs = std::fs::read_to_string(root().join("docs/errors-output.md")).unwrap_or_default();
+    let tests = std::fs::read_to_string(root().join("tests/snapshots/cli__xlsx_needs_output.snap"))
+        .unwrap_or_default()
+        + &std::fs::read_to_string(root().join("tests/snapshots/cli__unwritable_output.snap"))
+            .unwrap_or_default()
+        + &std::fs::read_to_string(
+            root().join("tests/snapshots/cli__output_never_overwrites_an_input.snap"),
+        )
+        .unwrap_or_default();
+    let mut n_codes = 0;
+    for info in bangfu::diag::CODES {
+        if !("E0905"..="E0919").contains(&info.code) {
+            continue;
+        }
+        n_codes += 1;
+        let heading = format!("\n## {} {}\n", info.code, info.name);
+        assert!(
+            docs.contains(&heading),
+            "no `{}` in docs/errors-output.md",
+            heading.trim()
+        );
+        assert!(
+            tests.contains(info.code),
+            "no test case shows {}",
+            info.code
+        );
+    }
+    assert_eq!(n_codes, 3);
+}

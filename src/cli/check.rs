@@ -196,7 +196,12 @@ fn run_with(args: &CheckArgs, format: Format, started: Instant, progress: &Progr
     progress.stage(format!("evaluating {n_selected} rules"));
     let evaluation = evaluate(&plan, &data, &selected);
 
-    progress.stage(format!("writing {}", args.format.name()));
+    // The spinner shares the terminal with stdout: it goes before the
+    // report is written there, and stays while a file is written.
+    match &args.output {
+        Some(output) => progress.stage(format!("writing {}", output.display())),
+        None => progress.clear(),
+    }
     let rules = rule_infos(&plan, &selected);
     let limit = args.max_violations;
     let shown = &evaluation.violations[..limit.map_or(evaluation.violations.len(), |n| {

@@ -445,6 +445,7 @@ mod tests {
             terms: Vec::new(),
             params: Vec::new(),
             suggestion: None,
+            waiver: None,
         };
         let snippets = Snippets::collect(&[violation], &[&map]);
         let data = snippets

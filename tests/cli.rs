@@ -347,14 +347,16 @@ fn output_codes_are_documented() {
     // The codes of this area (E0905–E0919) each have an entry, headed
     // `## CODE name`, in docs/errors-output.md, and one of the cases above.
     let docs = std::fs::read_to_string(root().join("docs/errors-output.md")).unwrap_or_default();
-    let tests = std::fs::read_to_string(root().join("tests/snapshots/cli__xlsx_needs_output.snap"))
-        .unwrap_or_default()
-        + &std::fs::read_to_string(root().join("tests/snapshots/cli__unwritable_output.snap"))
-            .unwrap_or_default()
-        + &std::fs::read_to_string(
-            root().join("tests/snapshots/cli__output_never_overwrites_an_input.snap"),
-        )
-        .unwrap_or_default();
+    let tests: String = [
+        "cli__xlsx_needs_output.snap",
+        "cli__unwritable_output.snap",
+        "cli__output_never_overwrites_an_input.snap",
+    ]
+    .iter()
+    .map(|name| {
+        std::fs::read_to_string(root().join("tests/snapshots").join(name)).unwrap_or_default()
+    })
+    .collect();
     let mut n_codes = 0;
     for info in bangfu::diag::CODES {
         if !("E0905"..="E0919").contains(&info.code) {

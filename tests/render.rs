@@ -84,6 +84,7 @@ fn violation(
         terms: Vec::new(),
         params: Vec::new(),
         suggestion: None,
+        waiver: None,
     }
 }
 

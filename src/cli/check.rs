@@ -17,15 +17,15 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use miette::SourceSpan;
 
 use super::{
-    CliError, ColorArg, EXIT_ERROR, EXIT_OK, EXIT_VIOLATIONS, FailOnArg, FormatArg, read_policies,
-    report_errors,
+    CliError, ColorArg, EXIT_ERROR, EXIT_OK, EXIT_VIOLATIONS, FailOnArg, FormatArg, params_file,
+    read_policies, report_errors,
 };
 use crate::compile::Plan;
 use crate::diag::{self, Severity};
-use crate::explain::{Location, Summary};
+use crate::explain::Location;
 use crate::render::{self, Format, Options, Report, RuleInfo, Snippets, ToolInfo};
 use crate::source::SourceText;
-use crate::{ParamArg, compile_policies, evaluate, load_data};
+use crate::{ParamArg, compile_policies, evaluate, load_data, waiver};
 
 /// Arguments of `bangfu check`.
 #[derive(Debug, Args)]
@@ -55,11 +55,26 @@ pub struct CheckArgs {
     #[arg(long, value_name = "N")]
     pub max_violations: Option<usize>,
     /// Only rules whose id matches this glob, e.g. `three_one.*` (repeatable).
+    /// A policy's pattern also selects the rules it inherits.
     #[arg(long = "rule", value_name = "PATTERN")]
     pub rules: Vec<String>,
     /// Override a param: `POLICY.NAME=VALUE`, VALUE a bangfu literal (repeatable).
     #[arg(long = "param", value_name = "POLICY.NAME=VALUE")]
     pub params: Vec<String>,
+    /// Override params from a YAML file (`POLICY: {NAME: VALUE}`); `--param` wins.
+    #[arg(long = "params", value_name = "FILE")]
+    pub params_file: Option<PathBuf>,
+    /// Waivers: a YAML, JSON or CSV dataset with a `waivers` collection
+    /// (rule, key, reason, approved_by, expires).
+    #[arg(long, value_name = "FILE")]
+    pub waivers: Option<PathBuf>,
+    /// Evaluate as of this date (YYYY-MM-DD): policies not in effect are
+    /// skipped and waivers expire relative to it. Default: today.
+    #[arg(long = "as-of", value_name = "DATE")]
+    pub as_of: Option<String>,
+    /// Say which policies were skipped and why.
+    #[arg(short, long)]
+    pub verbose: bool,
 }
 
 /// A spinner on stderr naming the current stage, drawn only when stderr is
@@ -97,104 +112,139 @@ impl Progress {
 
 /// Runs `bangfu check`; returns the exit code.
 pub fn run(args: &CheckArgs) -> u8 {
-    let started = Instant::now();
     let format = args.format.format();
     if format.is_binary() && args.output.is_none() {
-        report_errors(vec![CliError::MissingOutput {
+        return fail(vec![CliError::MissingOutput {
             format: args.format.name(),
         }]);
-        return EXIT_ERROR;
     }
-    let progress = Progress::new();
-    let code = run_with(args, format, started, &progress);
-    progress.clear();
-    code
+    match run_inner(args, format, Instant::now()) {
+        Ok(code) => code,
+        Err(code) => code,
+    }
 }
 
-fn run_with(args: &CheckArgs, format: Format, started: Instant, progress: &Progress) -> u8 {
-    progress.stage("reading policies".into());
-    let files = match read_policies(&args.policies) {
-        Ok(files) => files,
-        Err(error) => {
-            progress.clear();
-            report_errors(vec![error]);
-            return EXIT_ERROR;
-        }
+fn fail<E: miette::Diagnostic + Send + Sync + 'static>(errors: Vec<E>) -> u8 {
+    report_errors(errors);
+    EXIT_ERROR
+}
+
+/// The params of `--params FILE` then `--param`, in that order so the
+/// command line wins.
+pub fn param_args(file: Option<&PathBuf>, args: &[String]) -> Result<Vec<ParamArg>, u8> {
+    let mut params = match file {
+        Some(path) => params_file::read(path).map_err(|error| fail(vec![error]))?,
+        None => Vec::new(),
     };
-    let mut params = Vec::new();
-    for arg in &args.params {
+    for arg in args {
         match ParamArg::parse(arg) {
             Some(param) => params.push(param),
             None => {
                 let src = SourceText::from_string("--param", arg.as_str());
-                progress.clear();
-                report_errors(vec![CliError::InvalidParam {
+                return Err(fail(vec![CliError::InvalidParam {
                     src,
                     span: SourceSpan::new(0.into(), arg.len()),
                     arg: arg.clone(),
-                }]);
-                return EXIT_ERROR;
+                }]));
             }
         }
     }
-    progress.stage(format!("compiling {} policy files", files.len()));
-    let plan = match compile_policies(&files, &params) {
-        Ok(plan) => plan,
-        Err(errors) => {
-            progress.clear();
-            report_errors(errors);
-            return EXIT_ERROR;
-        }
+    Ok(params)
+}
+
+/// `--as-of` as days since 1970-01-01; today without it.
+pub fn as_of_day(as_of: Option<&String>) -> Result<i32, u8> {
+    match as_of {
+        None => Ok(waiver::today()),
+        Some(text) => crate::data::parse_date(text).ok_or_else(|| {
+            fail(vec![CliError::InvalidAsOf {
+                value: text.clone(),
+            }])
+        }),
+    }
+}
+
+fn run_inner(args: &CheckArgs, format: Format, started: Instant) -> Result<u8, u8> {
+    let files = read_policies(&args.policies).map_err(|error| fail(vec![error]))?;
+    let params = param_args(args.params_file.as_ref(), &args.params)?;
+    let as_of = as_of_day(args.as_of.as_ref())?;
+    let plan = compile_policies(&files, &params).map_err(fail)?;
+    let selection = rule_selection(&args.rules, &plan).map_err(|error| fail(vec![error]))?;
+    let waivers = match &args.waivers {
+        Some(path) => waiver::load(path).map_err(fail)?,
+        None => Vec::new(),
     };
-    let selection = match rule_selection(&args.rules, plan.rules.iter().map(|r| r.id.as_str())) {
-        Ok(selection) => selection,
-        Err(error) => {
-            progress.clear();
-            report_errors(vec![error]);
-            return EXIT_ERROR;
+    for (idx, policy) in plan.policies.iter().enumerate() {
+        if !policy.in_effect(as_of) && args.verbose {
+            let range =
+                |day: Option<i32>| day.map_or_else(|| "…".to_string(), crate::data::format_date);
+            eprintln!(
+                "skipped policy `{}`: in effect {} to {}, not on {} ({} rules)",
+                policy.name,
+                range(policy.effective_from),
+                range(policy.effective_until),
+                crate::data::format_date(as_of),
+                plan.rules.iter().filter(|r| r.policy == idx).count()
+            );
         }
-    };
+    }
     let Some(data_path) = &args.data else {
-        progress.clear();
+        let n = plan.policies.len();
         eprintln!(
-            "policies ok: {} polic{}, {} rules (no data given)",
-            plan.policies.len(),
-            if plan.policies.len() == 1 { "y" } else { "ies" },
+            "policies ok: {n} polic{}, {} rules (no data given)",
+            if n == 1 { "y" } else { "ies" },
             plan.rules.len()
         );
-        return EXIT_OK;
+        return Ok(EXIT_OK);
+    };
+    // Compiling is quick; loading and evaluating a large ledger is what the
+    // spinner is for. It is cleared before anything else goes to stderr.
+    let progress = Progress::new();
+    let clear_and_fail = |code: u8| {
+        progress.clear();
+        code
     };
     progress.stage(format!(
         "loading {}{}",
         data_path.display(),
         size_text(data_path)
     ));
-    let data = match load_data(data_path, &plan) {
-        Ok(data) => data,
-        Err(errors) => {
-            progress.clear();
-            report_errors(errors);
-            return EXIT_ERROR;
-        }
-    };
+    let data = load_data(data_path, &plan).map_err(|errors| {
+        progress.clear();
+        fail(errors)
+    })?;
     if let Some(output) = &args.output {
         let inputs = data
             .sources
             .iter()
             .chain(plan.sources.iter())
             .map(|(_, text)| Path::new(text.name()));
-        if let Some(error) = overwritten_input(output, inputs, args.format) {
-            progress.clear();
-            report_errors(vec![error]);
-            return EXIT_ERROR;
+        let waiver_file = args.waivers.iter().map(PathBuf::as_path);
+        let params_file = args.params_file.iter().map(PathBuf::as_path);
+        if let Some(error) = overwritten_input(
+            output,
+            inputs.chain(waiver_file).chain(params_file),
+            args.format,
+        ) {
+            return Err(clear_and_fail(fail(vec![error])));
         }
     }
-    let selected = |rule: &crate::compile::RulePlan| {
-        selection.as_ref().is_none_or(|set| set.is_match(&rule.id))
+    let selected = |rule_idx: usize| {
+        let rule = &plan.rules[rule_idx];
+        plan.policies[rule.policy].in_effect(as_of)
+            && selection.as_ref().is_none_or(|set| {
+                plan.rule_aliases(rule_idx)
+                    .iter()
+                    .any(|alias| set.is_match(alias))
+            })
     };
-    let n_selected = plan.rules.iter().filter(|rule| selected(rule)).count();
-    progress.stage(format!("evaluating {n_selected} rules"));
-    let evaluation = evaluate(&plan, &data, &selected);
+    let chosen: std::collections::HashSet<&str> = (0..plan.rules.len())
+        .filter(|idx| selected(*idx))
+        .map(|idx| plan.rules[idx].id.as_str())
+        .collect();
+    progress.stage(format!("evaluating {} rules", chosen.len()));
+    let mut evaluation = evaluate(&plan, &data, &|rule| chosen.contains(rule.id.as_str()));
+    let warnings = waiver::apply(&waivers, &mut evaluation.violations, as_of);
 
     // The spinner shares the terminal with stdout: it goes before the
     // report is written there, and stays while a file is written.
@@ -202,14 +252,17 @@ fn run_with(args: &CheckArgs, format: Format, started: Instant, progress: &Progr
         Some(output) => progress.stage(format!("writing {}", output.display())),
         None => progress.clear(),
     }
-    let rules = rule_infos(&plan, &selected);
+    let rules = rule_infos(&plan, &|rule| chosen.contains(rule.id.as_str()));
     let limit = args.max_violations;
-    let shown = &evaluation.violations[..limit.map_or(evaluation.violations.len(), |n| {
+    let n_shown = limit.map_or(evaluation.violations.len(), |n| {
         n.min(evaluation.violations.len())
-    })];
+    });
     // Only the human format quotes source lines; the others need no scan.
     let snippets = if format == Format::Human {
-        Snippets::collect(shown, &[&data.sources, &plan.sources])
+        Snippets::collect(
+            &evaluation.violations[..n_shown],
+            &[&data.sources, &plan.sources],
+        )
     } else {
         Snippets::new()
     };
@@ -225,39 +278,33 @@ fn run_with(args: &CheckArgs, format: Format, started: Instant, progress: &Progr
     let options = Options {
         color: use_color(args.color, args.output.is_some()),
     };
-    if let Err(error) = write_report(format, &report, options, args.output.as_deref()) {
-        progress.clear();
-        report_errors(vec![error]);
-        return EXIT_ERROR;
-    }
+    let written = write_report(format, &report, options, args.output.as_deref());
     progress.clear();
+    if let Err(error) = written {
+        return Err(fail(vec![error]));
+    }
     if format != Format::Human || args.output.is_some() {
-        eprintln!(
-            "{}",
-            summary_line(
-                &evaluation.summary,
-                report.omitted(),
-                limit,
-                started.elapsed()
-            )
-        );
+        eprintln!("{}", summary_line(&report, limit, started.elapsed()));
+    }
+    if !warnings.is_empty() {
+        report_errors(warnings);
     }
     if !evaluation.errors.is_empty() {
-        report_errors(evaluation.errors);
-        return EXIT_ERROR;
+        return Err(fail(evaluation.errors));
     }
     let threshold = match args.fail_on {
         FailOnArg::Error => Some(Severity::Error),
         FailOnArg::Warning => Some(Severity::Warning),
         FailOnArg::Never => None,
     };
+    // A waived violation is reported but never fails the run.
     let failing = threshold.is_some_and(|least| {
         evaluation
             .violations
             .iter()
-            .any(|violation| violation.severity >= least)
+            .any(|violation| violation.severity >= least && !violation.is_waived())
     });
-    if failing { EXIT_VIOLATIONS } else { EXIT_OK }
+    Ok(if failing { EXIT_VIOLATIONS } else { EXIT_OK })
 }
 
 /// ` (12.3 MiB)` for a file, `` for anything else.
@@ -367,13 +414,9 @@ fn write_report(
 }
 
 /// The one-line summary for stderr: records, rules, violations by severity,
-/// what a limit left out, and the time taken.
-fn summary_line(
-    summary: &Summary,
-    omitted: usize,
-    limit: Option<usize>,
-    elapsed: Duration,
-) -> String {
+/// how many are waived, what a limit left out, and the time taken.
+fn summary_line(report: &Report<'_>, limit: Option<usize>, elapsed: Duration) -> String {
+    let summary = report.summary;
     let mut line = format!(
         "bangfu: {}, {}, {} ({} error, {} warning, {} info)",
         render::plural(summary.records, "record"),
@@ -383,6 +426,11 @@ fn summary_line(
         summary.warnings,
         summary.infos
     );
+    let n_waived = report.violations.iter().filter(|v| v.is_waived()).count();
+    if n_waived > 0 {
+        line.push_str(&format!(", {n_waived} waived"));
+    }
+    let omitted = report.omitted();
     if let (true, Some(limit)) = (omitted > 0, limit) {
         line.push_str(&format!(", {omitted} not shown (--max-violations {limit})"));
     }
@@ -392,13 +440,13 @@ fn summary_line(
 
 /// The glob set of `--rule` patterns, or `None` for all rules. A pattern
 /// matching no rule id is an error: a typo must not silently check nothing.
-fn rule_selection<'a>(
-    patterns: &[String],
-    ids: impl Iterator<Item = &'a str> + Clone,
-) -> Result<Option<GlobSet>, CliError> {
+pub fn rule_selection(patterns: &[String], plan: &Plan) -> Result<Option<GlobSet>, CliError> {
     if patterns.is_empty() {
         return Ok(None);
     }
+    let ids: Vec<String> = (0..plan.rules.len())
+        .flat_map(|idx| plan.rule_aliases(idx))
+        .collect();
     let mut builder = GlobSetBuilder::new();
     for pattern in patterns {
         let glob = Glob::new(pattern).map_err(|error| CliError::InvalidRulePattern {
@@ -406,8 +454,8 @@ fn rule_selection<'a>(
             reason: error.kind().to_string(),
         })?;
         let single = glob.compile_matcher();
-        if !ids.clone().any(|id| single.is_match(id)) {
-            let help = diag::help_did_you_mean(pattern, "rule id", ids.clone());
+        if !ids.iter().any(|id| single.is_match(id)) {
+            let help = diag::help_did_you_mean(pattern, "rule id", ids.iter().map(String::as_str));
             return Err(CliError::NoMatchingRule {
                 pattern: pattern.clone(),
                 help,

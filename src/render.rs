@@ -363,7 +363,7 @@ pub fn severity_counts<'a>(violations: impl IntoIterator<Item = &'a Violation>) 
 }
 
 /// The ledger columns after the path labels, shared by CSV and xlsx.
-pub const LEDGER_COLUMNS: [&str; 9] = [
+pub const LEDGER_COLUMNS: [&str; 10] = [
     "entity",
     "key",
     "rule",
@@ -373,6 +373,7 @@ pub const LEDGER_COLUMNS: [&str; 9] = [
     "suggestion",
     "file",
     "line",
+    "waiver",
 ];
 
 /// One ledger row: a cell per path label, then [`LEDGER_COLUMNS`].
@@ -395,6 +396,16 @@ pub fn ledger_row(violation: &Violation, labels: &[String]) -> Vec<String> {
         violation.suggestion.clone().unwrap_or_default(),
         file,
         line,
+        violation
+            .waiver
+            .as_ref()
+            .map(|waiver| {
+                format!(
+                    "until {}: {} (approved by {})",
+                    waiver.expires, waiver.reason, waiver.approved_by
+                )
+            })
+            .unwrap_or_default(),
     ]);
     row
 }

@@ -192,7 +192,8 @@ fn xlsx_to_a_file_reads_back() {
                 "message",
                 "suggestion",
                 "file",
-                "line"
+                "line",
+                "waiver"
             ],
             vec![
                 "people",
@@ -203,7 +204,8 @@ fn xlsx_to_a_file_reads_back() {
                 "Bo is 12",
                 "",
                 "tests/ui/data/ok.json",
-                "3"
+                "3",
+                ""
             ],
         ]
     );
@@ -376,4 +378,27 @@ fn output_codes_are_documented() {
         );
     }
     assert_eq!(n_codes, 3);
+}
+
+#[test]
+fn waived_violations_are_shown_but_do_not_fail() {
+    // tests/cli/waivers.yaml waives the sample's only violation.
+    let waived = sample(&[
+        "--waivers",
+        "tests/cli/waivers.yaml",
+        "--fail-on",
+        "warning",
+    ]);
+    assert_eq!(waived.code, 0, "{}", waived.shown());
+    insta::assert_snapshot!("waived_human", waived.shown());
+    let github = sample(&["--waivers", "tests/cli/waivers.yaml", "--format", "github"]);
+    assert_eq!(github.code, 0);
+    assert!(
+        github.stdout_text().starts_with("::notice "),
+        "{}",
+        github.stdout_text()
+    );
+    assert!(github.stderr.contains(", 1 waived"), "{}", github.stderr);
+    let sarif = sample(&["--waivers", "tests/cli/waivers.yaml", "--format", "sarif"]);
+    assert!(sarif.stdout_text().contains("\"suppressions\""));
 }

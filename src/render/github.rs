@@ -1,6 +1,7 @@
 //! GitHub Actions workflow commands: one `::error`, `::warning` or
 //! `::notice` annotation per violation, at the record in the data file (or
-//! at the policy condition for a violation without a record).
+//! at the policy condition for a violation without a record); a waived
+//! violation is a `::notice` whatever its severity.
 //!
 //! Escaping follows GitHub's rules for workflow commands: in the message
 //! `%`, `\r` and `\n` are percent-encoded; in property values `:` and `,`
@@ -59,10 +60,21 @@ pub fn render(report: &Report<'_>, out: &mut dyn Write) -> io::Result<()> {
         if let Some(suggestion) = &violation.suggestion {
             message.push_str(&format!("\nfix: {suggestion}"));
         }
+        // A waived violation does not fail the run, so it is only a notice.
+        let command = match &violation.waiver {
+            Some(waiver) => {
+                message.push_str(&format!(
+                    "\nwaived until {}: {} (approved by {})",
+                    waiver.expires, waiver.reason, waiver.approved_by
+                ));
+                "notice"
+            }
+            None => command(violation.severity),
+        };
         writeln!(
             out,
             "::{} file={},line={},col={},title={}::{}",
-            command(violation.severity),
+            command,
             escape_property(&location.file),
             location.line,
             location.column,

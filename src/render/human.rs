@@ -44,6 +44,10 @@ impl Paint {
         self.paint(Style::new().effects(Effects::DIMMED), text)
     }
 
+    fn waived(&self, text: &str) -> String {
+        self.paint(AnsiColor::Cyan.on_default().effects(Effects::BOLD), text)
+    }
+
     fn fix(&self, text: &str) -> String {
         self.paint(AnsiColor::Green.on_default().effects(Effects::BOLD), text)
     }
@@ -101,6 +105,15 @@ fn write_rule(
         about.push_str(source);
     }
     writeln!(out, "{}", paint.dim(&about))?;
+    // Params belong to the policy, so they are the same for every violation
+    // of the rule: shown once here, and under a violation only if different.
+    if !first.params.is_empty() {
+        writeln!(
+            out,
+            "{}",
+            paint.dim(&format!("  params {}", params_text(first)))
+        )?;
+    }
     // Most violations of a rule fail the same condition: quote it once here,
     // and under a violation only when that one failed another.
     let condition = &first.policy_location;
@@ -117,7 +130,7 @@ fn write_rule(
     )?;
     for violation in group {
         writeln!(out)?;
-        write_violation(report, paint, violation, condition, out)?;
+        write_violation(report, paint, violation, first, out)?;
     }
     writeln!(out)
 }
@@ -126,9 +139,10 @@ fn write_violation(
     report: &Report<'_>,
     paint: &Paint,
     violation: &Violation,
-    condition: &Location,
+    first: &Violation,
     out: &mut dyn Write,
 ) -> io::Result<()> {
+    let condition = &first.policy_location;
     let mut entity = format!("{} {}", violation.entity, violation.key);
     if let Some(path) = path_text(&violation.path) {
         entity.push_str(" · ");
@@ -193,23 +207,37 @@ fn write_violation(
             terms.join(", ")
         )?;
     }
-    if !violation.params.is_empty() {
-        let params: Vec<String> = violation
-            .params
-            .iter()
-            .map(|param| format!("{} = {} ({})", param.name, param.value, param.origin))
-            .collect();
+    if violation.params != first.params && !violation.params.is_empty() {
         writeln!(
             out,
             "    {} params: {}",
             paint.gutter("="),
-            params.join(", ")
+            params_text(violation)
         )?;
     }
     if let Some(suggestion) = &violation.suggestion {
         writeln!(out, "    {} {suggestion}", paint.fix("fix:"))?;
     }
+    if let Some(waiver) = &violation.waiver {
+        writeln!(
+            out,
+            "    {} until {}: {} (approved by {})",
+            paint.waived("waived"),
+            waiver.expires,
+            waiver.reason,
+            waiver.approved_by
+        )?;
+    }
     Ok(())
+}
+
+fn params_text(violation: &Violation) -> String {
+    violation
+        .params
+        .iter()
+        .map(|param| format!("{} = {} ({})", param.name, param.value, param.origin))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn snippet<'a>(report: &Report<'a>, location: &Location) -> Option<&'a Snippet> {
@@ -317,8 +345,14 @@ fn write_summary(report: &Report<'_>, paint: &Paint, out: &mut dyn Write) -> io:
     let summary = report.summary;
     let rules_with = summary.by_rule.iter().filter(|(_, n)| *n > 0).count();
     let counts = [summary.errors, summary.warnings, summary.infos];
+    let n_waived = violations.iter().filter(|v| v.is_waived()).count();
+    let waived = if n_waived > 0 {
+        format!("; {n_waived} waived")
+    } else {
+        String::new()
+    };
     let total = format!(
-        "{} ({} error, {} warning, {} info) in {rules_with} of {} rules, {} records checked",
+        "{} ({} error, {} warning, {} info{waived}) in {rules_with} of {} rules, {} records checked",
         plural(summary.violations, "violation"),
         counts[0],
         counts[1],

@@ -1,6 +1,8 @@
 //! JUnit XML: `<testsuites>` holding one `<testsuite>` per policy and one
 //! `<testcase>` per rule that ran; a rule with violations fails, and its
-//! `<failure>` lists them. CI systems show this as a test report.
+//! `<failure>` lists them. Waived violations do not fail a rule; they are
+//! listed in the test case's `<system-out>`. CI systems show this as a test
+//! report.
 
 use std::io::{self, Write};
 
@@ -18,7 +20,14 @@ struct Case<'a> {
     severity: Severity,
     location: Option<&'a Location>,
     n_violations: usize,
+    n_waived: usize,
     shown: Vec<&'a Violation>,
+}
+
+impl Case<'_> {
+    fn fails(&self) -> bool {
+        self.n_violations > self.n_waived
+    }
 }
 
 /// XML 1.0 cannot hold most control characters even escaped; data text can.
@@ -42,6 +51,7 @@ fn cases<'a>(report: &Report<'a>) -> Vec<Case<'a>> {
             severity: rule.severity,
             location: Some(&rule.location),
             n_violations: 0,
+            n_waived: 0,
             shown: Vec::new(),
         })
         .collect();
@@ -56,12 +66,16 @@ fn cases<'a>(report: &Report<'a>) -> Vec<Case<'a>> {
                     severity: violation.severity,
                     location: None,
                     n_violations: 0,
+                    n_waived: 0,
                     shown: Vec::new(),
                 });
                 cases.len() - 1
             }
         };
         cases[case_idx].n_violations += 1;
+        if violation.is_waived() {
+            cases[case_idx].n_waived += 1;
+        }
         if idx < n_shown {
             cases[case_idx].shown.push(violation);
         }
@@ -69,9 +83,13 @@ fn cases<'a>(report: &Report<'a>) -> Vec<Case<'a>> {
     cases
 }
 
-fn failure_text(case: &Case<'_>) -> String {
+/// The shown violations that are waived (`waived`) or not, one block each,
+/// and how many of that kind were left out.
+fn violations_text(case: &Case<'_>, waived: bool) -> String {
     let mut text = String::from("\n");
-    for violation in &case.shown {
+    let mut n_shown = 0;
+    for violation in case.shown.iter().filter(|v| v.is_waived() == waived) {
+        n_shown += 1;
         text.push_str(&format!(
             "{} {}: {}\n",
             violation.entity, violation.key, violation.message
@@ -97,13 +115,26 @@ fn failure_text(case: &Case<'_>) -> String {
         if let Some(suggestion) = &violation.suggestion {
             text.push_str(&format!("  fix: {suggestion}\n"));
         }
+        if let Some(waiver) = &violation.waiver {
+            text.push_str(&format!(
+                "  waived until {}: {} (approved by {})\n",
+                waiver.expires, waiver.reason, waiver.approved_by
+            ));
+        }
     }
-    let n_omitted = case.n_violations - case.shown.len();
+    let n_total = if waived {
+        case.n_waived
+    } else {
+        case.n_violations - case.n_waived
+    };
+    let n_omitted = n_total - n_shown;
     if n_omitted > 0 {
-        text.push_str(&format!(
-            "… {} not shown\n",
-            plural(n_omitted, "more violation")
-        ));
+        let what = if waived {
+            "more waived violation"
+        } else {
+            "more violation"
+        };
+        text.push_str(&format!("… {} not shown\n", plural(n_omitted, what)));
     }
     xml_text(&text)
 }
@@ -117,7 +148,7 @@ pub fn render(report: &Report<'_>, out: &mut dyn Write) -> io::Result<()> {
             policies.push(case.policy);
         }
     }
-    let n_failures = cases.iter().filter(|case| case.n_violations > 0).count();
+    let n_failures = cases.iter().filter(|case| case.fails()).count();
     let mut writer = Writer::new_with_indent(&mut *out, b' ', 2);
     writer.write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)))?;
     let n_tests = cases.len().to_string();
@@ -137,7 +168,7 @@ pub fn render(report: &Report<'_>, out: &mut dyn Write) -> io::Result<()> {
                 let n_tests = members.len().to_string();
                 let n_failures = members
                     .iter()
-                    .filter(|case| case.n_violations > 0)
+                    .filter(|case| case.fails())
                     .count()
                     .to_string();
                 let policy_name = xml_text(policy);
@@ -177,15 +208,28 @@ fn write_case<W: Write>(writer: &mut Writer<W>, case: &Case<'_>) -> io::Result<(
         element.write_empty()?;
         return Ok(());
     }
-    let message = plural(case.n_violations, "violation");
+    let n_failing = case.n_violations - case.n_waived;
+    let message = plural(n_failing, "violation");
     element.write_inner_content(|writer| {
-        writer
-            .create_element("failure")
-            .with_attributes([
-                ("message", message.as_str()),
-                ("type", case.severity.as_str()),
-            ])
-            .write_text_content(BytesText::new(&failure_text(case)))?;
+        if case.fails() {
+            writer
+                .create_element("failure")
+                .with_attributes([
+                    ("message", message.as_str()),
+                    ("type", case.severity.as_str()),
+                ])
+                .write_text_content(BytesText::new(&violations_text(case, false)))?;
+        }
+        if case.n_waived > 0 {
+            let waived = format!(
+                "{}{}",
+                plural(case.n_waived, "waived violation"),
+                violations_text(case, true)
+            );
+            writer
+                .create_element("system-out")
+                .write_text_content(BytesText::new(&waived))?;
+        }
         Ok(())
     })?;
     Ok(())

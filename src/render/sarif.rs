@@ -96,7 +96,17 @@ struct SarifResult<'a> {
     locations: Vec<SarifLocation>,
     related_locations: Vec<SarifLocation>,
     partial_fingerprints: Fingerprints,
+    /// A waiver, as SARIF's external, accepted suppression.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    suppressions: Vec<Suppression>,
     properties: ResultProperties<'a>,
+}
+
+#[derive(Serialize)]
+struct Suppression {
+    kind: &'static str,
+    status: &'static str,
+    justification: String,
 }
 
 #[derive(Serialize)]
@@ -328,6 +338,18 @@ pub fn render(report: &Report<'_>, out: &mut dyn Write) -> io::Result<()> {
                         text: format!("condition of `{}`", violation.rule),
                     }),
                 }],
+                suppressions: violation
+                    .waiver
+                    .iter()
+                    .map(|waiver| Suppression {
+                        kind: "external",
+                        status: "accepted",
+                        justification: format!(
+                            "{} (approved by {}, until {})",
+                            waiver.reason, waiver.approved_by, waiver.expires
+                        ),
+                    })
+                    .collect(),
                 partial_fingerprints: Fingerprints {
                     entity: format!("{}:{}:{}", violation.rule, violation.entity, violation.key),
                 },

@@ -74,7 +74,8 @@ fn write_ledger(
     for (col, name) in header.iter().enumerate() {
         sheet.write_string_with_format(0, col as u16, *name, bold)?;
     }
-    let line_col = header.len() - 1;
+    let line_col = header.len() - 2;
+    let last_col = header.len() - 1;
     let mut row_idx = 0u32;
     for violation in rows {
         if row_idx + 1 == MAX_ROW {
@@ -103,7 +104,7 @@ fn write_ledger(
         }
     }
     sheet.set_freeze_panes(1, 0)?;
-    sheet.autofilter(0, 0, row_idx, line_col as u16)?;
+    sheet.autofilter(0, 0, row_idx, last_col as u16)?;
     sheet.autofit();
     Ok(())
 }
@@ -184,6 +185,10 @@ fn write_summary(
         ("errors", summary.errors),
         ("warnings", summary.warnings),
         ("infos", summary.infos),
+        (
+            "waived",
+            violations.iter().filter(|v| v.is_waived()).count(),
+        ),
         ("not shown", report.omitted()),
     ];
     for (idx, (name, n)) in overall.iter().enumerate() {

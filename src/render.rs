@@ -20,6 +20,7 @@ pub mod sarif;
 pub mod xlsx;
 
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::io::{self, Write};
 
 use crate::diag::Severity;
@@ -325,16 +326,22 @@ pub fn path_value<'a>(violation: &'a Violation, label: &str) -> &'a str {
 }
 
 /// Violations grouped by a key, groups in order of first appearance.
-pub fn group_by<'a, K: PartialEq>(
-    violations: &'a [Violation],
+pub fn group_by<'a, K: Hash + Eq + Clone>(
+    violations: impl IntoIterator<Item = &'a Violation>,
     key: impl Fn(&'a Violation) -> K,
 ) -> Vec<(K, Vec<&'a Violation>)> {
     let mut groups: Vec<(K, Vec<&'a Violation>)> = Vec::new();
+    // Index by key: a large run has many groups (one per county, say), and
+    // a linear search per violation would be quadratic.
+    let mut index: HashMap<K, usize> = HashMap::new();
     for violation in violations {
         let k = key(violation);
-        match groups.iter_mut().find(|(existing, _)| *existing == k) {
-            Some((_, members)) => members.push(violation),
-            None => groups.push((k, vec![violation])),
+        match index.get(&k) {
+            Some(group_idx) => groups[*group_idx].1.push(violation),
+            None => {
+                index.insert(k.clone(), groups.len());
+                groups.push((k, vec![violation]));
+            }
         }
     }
     groups

@@ -330,7 +330,9 @@ fn write_summary(report: &Report<'_>, paint: &Paint, out: &mut dyn Write) -> io:
     .collect();
     for (label, group) in with_path {
         writeln!(out, "{}", paint.bold(&format!("by {label}")))?;
-        let by_value = group_by_refs(&group);
+        let by_value = group_by(group.iter().copied(), |v| {
+            v.path.first().map_or("", |step| step.value.as_str())
+        });
         let width = by_value.iter().map(|(v, _)| v.width()).max().unwrap_or(0);
         for (value, members) in by_value {
             let counts = severity_counts(members.iter().copied());
@@ -376,21 +378,6 @@ fn write_summary(report: &Report<'_>, paint: &Paint, out: &mut dyn Write) -> io:
         Some(severity) => writeln!(out, "{}", paint.severity(severity, &total)),
         None => writeln!(out, "{}", paint.fix(&total)),
     }
-}
-
-fn group_by_refs<'a>(group: &[&'a Violation]) -> Vec<(&'a str, Vec<&'a Violation>)> {
-    let mut groups: Vec<(&'a str, Vec<&'a Violation>)> = Vec::new();
-    for violation in group {
-        let value = violation
-            .path
-            .first()
-            .map_or("", |step| step.value.as_str());
-        match groups.iter_mut().find(|(existing, _)| *existing == value) {
-            Some((_, members)) => members.push(violation),
-            None => groups.push((value, vec![violation])),
-        }
-    }
-    groups
 }
 
 fn count_line(counts: [usize; 3]) -> String {

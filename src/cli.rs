@@ -8,6 +8,7 @@
 //! library below it never prints.
 
 pub mod check;
+pub mod explain;
 pub mod params_file;
 pub mod rules;
 pub mod test;
@@ -47,6 +48,12 @@ pub enum Command {
     /// Exit status: 0 when no violation of severity error is found, 1 when
     /// some are, 2 on a usage, policy or data error.
     Check(check::CheckArgs),
+    /// Explain one violation: the values that decided it, as a tree that
+    /// follows the condition, and the smallest change that would fix it.
+    ///
+    /// Exit status: 1 when the entity violates the rule, 0 when it does not,
+    /// 2 on an error.
+    Explain(explain::ExplainArgs),
     /// List every rule: id, title, policy, severity, params and source.
     Rules(rules::RulesArgs),
     /// Run the policy tests (`test` blocks) and report like `cargo test`.
@@ -230,6 +237,7 @@ pub fn run() -> ExitCode {
     let code = match cli.command {
         Command::Check(args) => check::run(&args),
         Command::Rules(args) => rules::run(&args),
+        Command::Explain(args) => explain::run(&args),
         Command::Test(args) => test::run(&args),
     };
     ExitCode::from(code)

@@ -463,6 +463,7 @@ mod tests {
             terms: Vec::new(),
             params: Vec::new(),
             suggestion: None,
+            fix: Vec::new(),
             waiver: None,
         };
         let snippets = Snippets::collect(&[violation], &[&map]);

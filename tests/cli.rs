@@ -202,7 +202,7 @@ fn xlsx_to_a_file_reads_back() {
                 "adult",
                 "error",
                 "Bo is 12",
-                "",
+                "age at least 18 (now 12)",
                 "tests/ui/data/ok.json",
                 "3",
                 ""

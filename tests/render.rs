@@ -8,7 +8,7 @@
 //! workbook are read back with an XML parser and an xlsx reader.
 
 use bangfu::diag::Severity;
-use bangfu::explain::{Location, ParamUse, PathStep, Summary, Term, Violation};
+use bangfu::explain::{Change, Location, ParamUse, PathStep, Summary, Term, Violation};
 use bangfu::render::{self, Format, Options, Report, RuleInfo, Snippets, ToolInfo};
 use bangfu::waiver;
 
@@ -85,6 +85,7 @@ fn violation(
         terms: Vec::new(),
         params: Vec::new(),
         suggestion: None,
+        fix: Vec::new(),
         waiver: None,
     }
 }
@@ -114,6 +115,12 @@ fn violations(rules: &[RuleInfo]) -> Vec<Violation> {
         origin: "default".into(),
     }];
     lead_east.suggestion = Some("remove one of P-07, P-09 from leads".into());
+    lead_east.fix = vec![Change::Set {
+        collection: "people".into(),
+        key: "P-09".into(),
+        field: "lead".into(),
+        value: serde_json::Value::Bool(false),
+    }];
 
     let mut lead_west = violation(
         &rules[0],
@@ -164,7 +171,7 @@ fn violations(rules: &[RuleInfo]) -> Vec<Violation> {
             file: "data/csv/people.csv".into(),
             line: 4,
             column: 1,
-            row: Some(3),
+            row: Some(4),
         }),
         3,
     );

@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use super::{Report, path_text};
 use crate::diag::Severity;
-use crate::explain::{Location, ParamUse, PathStep, Term, Violation};
+use crate::explain::{Change, Location, ParamUse, PathStep, Term, Violation};
 
 const SCHEMA: &str =
     "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json";
@@ -129,6 +129,9 @@ struct ResultProperties<'a> {
     params: &'a [ParamUse],
     #[serde(skip_serializing_if = "Option::is_none")]
     suggestion: Option<&'a str>,
+    /// Record edits, not text edits, so not SARIF's own `fixes`.
+    #[serde(skip_serializing_if = "<[Change]>::is_empty")]
+    fix: &'a [Change],
     #[serde(skip_serializing_if = "Option::is_none")]
     row: Option<usize>,
 }
@@ -360,6 +363,7 @@ pub fn render(report: &Report<'_>, out: &mut dyn Write) -> io::Result<()> {
                     terms: &violation.terms,
                     params: &violation.params,
                     suggestion: violation.suggestion.as_deref(),
+                    fix: &violation.fix,
                     row: violation.location.as_ref().and_then(|l| l.row),
                 },
             }

@@ -282,6 +282,9 @@ pub struct TreeNode {
     /// For a param, where its value came from.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub origin: Option<String>,
+    /// Whether it is a condition that must hold (the whole condition or a
+    /// part of an `and`/`or`), as opposed to a value inside one.
+    pub condition: bool,
     /// Its parts.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub children: Vec<TreeNode>,
@@ -341,16 +344,36 @@ pub fn tree(
     node: &ExplainNode,
     env: &mut [Value],
 ) -> TreeNode {
+    tree_node(plan, evaluator, node, env, true)
+}
+
+fn tree_node(
+    plan: &Plan,
+    evaluator: &Evaluator<'_>,
+    node: &ExplainNode,
+    env: &mut [Value],
+    condition: bool,
+) -> TreeNode {
     let value = evaluator.value_of(&node.expr, env);
+    let parts_are_conditions = matches!(node.shape, Shape::And | Shape::Or);
     TreeNode {
         text: node.text.clone(),
         value: show(evaluator, &value),
         origin: param_origin(plan, &node.shape),
+        condition,
         children: node
             .children
             .iter()
             .filter(|child| !matches!(child.shape, Shape::Literal))
-            .map(|child| tree(plan, evaluator, child, env))
+            .map(|child| {
+                tree_node(
+                    plan,
+                    evaluator,
+                    child,
+                    env,
+                    parts_are_conditions || (matches!(node.shape, Shape::Let) && condition),
+                )
+            })
             .collect(),
     }
 }

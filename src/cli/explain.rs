@@ -37,9 +37,9 @@ fn print_tree(node: &TreeNode, depth: usize) {
         .origin
         .as_ref()
         .map_or(String::new(), |o| format!(" ({o})"));
-    let mark = match node.value.as_str() {
-        "true" => "✓ ",
-        "false" => "✗ ",
+    let mark = match (node.condition, node.value.as_str()) {
+        (true, "true") => "✓ ",
+        (true, _) => "✗ ",
         _ => "",
     };
     println!(

@@ -69,7 +69,6 @@ codes! {
     "E0202" "missing-schema" "resolve" "the policies declare no schema";
     "E0203" "unknown-policy" "resolve" "a param override or rule names a policy that does not exist";
     "E0204" "unknown-param" "resolve" "a param override names a param the policy does not declare";
-    "E0205" "invalid-param-value" "resolve" "a param override is not a literal of the param's type";
     "E0206" "import-not-found" "resolve" "an `import` names a file that does not exist";
     "E0207" "import-cycle" "resolve" "policy files import each other in a cycle";
     "E0208" "script-not-found" "resolve" "a `script` block names a rhai file that cannot be read";
@@ -90,6 +89,7 @@ codes! {
     "E0331" "scope-without-param" "check" "a policy has a `scope` block but no `scope` param";
     "E0332" "invalid-policy-date" "check" "an `effective` date is not a valid YYYY-MM-DD date";
     "E0333" "shadowed-builtin" "check" "a function has the name of a built-in function";
+    "E0334" "duplicate-variant" "check" "an enum lists the same variant twice";
     "E0501" "malformed-json" "data" "the JSON text is not well formed";
     "E0502" "malformed-yaml" "data" "the YAML text is not well formed";
     "E0503" "malformed-csv" "data" "a CSV file cannot be read, or a row has the wrong number of cells";
@@ -114,6 +114,9 @@ codes! {
     "E0902" "invalid-rule-pattern" "cli" "a --rule pattern is not a valid glob";
     "E0903" "invalid-param-override" "cli" "a --param argument is not POLICY.NAME=VALUE";
     "E0904" "no-matching-rule" "cli" "no rule id matches a --rule pattern";
+    "E0905" "missing-output" "cli" "a binary --format (xlsx) is asked for without --output FILE";
+    "E0906" "unwritable-output" "cli" "the --output file (or standard output) cannot be written";
+    "E0907" "output-overwrites-input" "cli" "--output names a data or policy file the run reads";
     "E0940" "unreadable-params-file" "cli" "a --params file cannot be read or is not YAML";
     "E0941" "malformed-params-file" "cli" "a --params file is not a mapping of policies to params";
     "E0942" "invalid-as-of" "cli" "--as-of is not a YYYY-MM-DD date";

@@ -14,7 +14,7 @@ use crate::{compile_policies, explain_violation, load_data};
 pub struct ExplainArgs {
     /// The rule id, e.g. `three_one.first_secretary`.
     pub rule: String,
-    /// The entity's key, e.g. a village code.
+    /// The key of the entity that violates the rule.
     pub key: String,
     /// The dataset (as for `bangfu check`).
     pub data: PathBuf,

@@ -57,7 +57,7 @@ pub struct ParamUse {
     pub origin: String,
 }
 
-/// One labelled step of an entity's readable path (`county` → `黑水县`),
+/// One labelled step of an entity's readable path (`region` → `North`),
 /// from the schema's `path` declarations.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct PathStep {

@@ -656,12 +656,7 @@ pub fn check(
     let mut function_decls: Vec<FunctionDecl<'_>> = Vec::new();
     let mut path_steps: Vec<Vec<(Option<String>, Expr)>> = Vec::new();
     for decl in &program.functions {
-        let params = decl
-            .params
-            .iter()
-            .map(|p| (p.name.name.clone(), checker.type_of_decl(&p.ty)))
-            .collect();
-        let ret = checker.type_of_decl(&decl.ret);
+        let (params, ret) = checker.signature(&decl.params, &decl.ret);
         function_decls.push((
             decl.name.name.clone(),
             params,
@@ -676,12 +671,7 @@ pub fn check(
     }
     for (script_idx, script) in program.scripts.iter().enumerate() {
         for decl in &script.decl.functions {
-            let params = decl
-                .params
-                .iter()
-                .map(|p| (p.name.name.clone(), checker.type_of_decl(&p.ty)))
-                .collect();
-            let ret = checker.type_of_decl(&decl.ret);
+            let (params, ret) = checker.signature(&decl.params, &decl.ret);
             function_decls.push((
                 decl.name.name.clone(),
                 params,
@@ -1293,6 +1283,19 @@ fn data_scalar_type(
 impl Checker<'_> {
     fn src(&self, span: Span) -> SourceText {
         src_of(self.sources, span)
+    }
+
+    /// The parameter names and types and the result type of a function.
+    fn signature(
+        &mut self,
+        params: &[crate::ast::FnParam],
+        ret: &TypeExpr,
+    ) -> (Vec<(String, Type)>, Type) {
+        let params = params
+            .iter()
+            .map(|p| (p.name.name.clone(), self.type_of_decl(&p.ty)))
+            .collect();
+        (params, self.type_of_decl(ret))
     }
 
     fn severity(&mut self, ident: &Ident) -> Severity {

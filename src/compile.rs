@@ -143,6 +143,48 @@ pub enum PExpr {
     },
 }
 
+impl PExpr {
+    /// Calls `visit` on each direct sub-expression.
+    pub fn for_each_child(&self, visit: &mut dyn FnMut(&PExpr)) {
+        match self {
+            PExpr::Const(_) | PExpr::Local(_) | PExpr::Invariant(_) | PExpr::Scan(_) => {}
+            PExpr::Field { base: a, .. }
+            | PExpr::Project { source: a, .. }
+            | PExpr::Not(a)
+            | PExpr::Neg(a) => visit(a),
+            PExpr::Index(a, b)
+            | PExpr::And(a, b)
+            | PExpr::Or(a, b)
+            | PExpr::Binary {
+                left: a, right: b, ..
+            }
+            | PExpr::Filter {
+                source: a, cond: b, ..
+            } => {
+                visit(a);
+                visit(b);
+            }
+            PExpr::If(a, b, c) => {
+                visit(a);
+                visit(b);
+                visit(c);
+            }
+            PExpr::Call { args, .. }
+            | PExpr::CallFn { args, .. }
+            | PExpr::Template(args)
+            | PExpr::Lookup { probes: args, .. } => args.iter().for_each(visit),
+            PExpr::List(elems) => {
+                for (value, condition) in elems {
+                    visit(value);
+                    if let Some(condition) = condition {
+                        visit(condition);
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// A param as the plan uses it.
 #[derive(Clone, Debug)]
 pub struct ParamValue {
@@ -686,30 +728,13 @@ fn for_each_expr(plan: &Plan, visit: &mut dyn FnMut(&PExpr)) {
 /// One more than the largest slot any expression reads or binds.
 fn plan_slots(plan: &Plan) -> u32 {
     fn slots(expr: &PExpr) -> u32 {
-        match expr {
-            PExpr::Local(slot) => slot + 1,
-            PExpr::Const(_) | PExpr::Invariant(_) | PExpr::Scan(_) => 0,
-            PExpr::Field { base, .. } => slots(base),
-            PExpr::Project { source, .. } => slots(source),
-            PExpr::Index(a, b)
-            | PExpr::And(a, b)
-            | PExpr::Or(a, b)
-            | PExpr::Binary {
-                left: a, right: b, ..
-            } => slots(a).max(slots(b)),
-            PExpr::Not(a) | PExpr::Neg(a) => slots(a),
-            PExpr::If(a, b, c) => slots(a).max(slots(b)).max(slots(c)),
-            PExpr::Call { args, .. }
-            | PExpr::CallFn { args, .. }
-            | PExpr::Template(args)
-            | PExpr::Lookup { probes: args, .. } => args.iter().map(slots).max().unwrap_or(0),
-            PExpr::List(elems) => elems
-                .iter()
-                .map(|(v, c)| slots(v).max(c.as_ref().map_or(0, slots)))
-                .max()
-                .unwrap_or(0),
-            PExpr::Filter { source, slot, cond } => slots(source).max(slots(cond)).max(slot + 1),
-        }
+        let own = match expr {
+            PExpr::Local(slot) | PExpr::Filter { slot, .. } => slot + 1,
+            _ => 0,
+        };
+        let mut max = own;
+        expr.for_each_child(&mut |child| max = max.max(slots(child)));
+        max
     }
     let mut max = plan.rules.iter().map(|r| r.n_slots).max().unwrap_or(0);
     for function in &plan.functions {
@@ -1294,52 +1319,10 @@ fn uses_outer(expr: &PExpr, bound: &mut Vec<u32>) -> bool {
 fn mark_kept_fields(plan: &mut Plan) {
     let mut used: Vec<(u32, u32)> = Vec::new();
     fn visit(expr: &PExpr, used: &mut Vec<(u32, u32)>) {
-        match expr {
-            PExpr::Field { base, coll, field } => {
-                used.push((*coll, *field));
-                visit(base, used);
-            }
-            PExpr::Project {
-                source,
-                coll,
-                field,
-            } => {
-                used.push((*coll, *field));
-                visit(source, used);
-            }
-            PExpr::Const(_) | PExpr::Local(_) | PExpr::Invariant(_) | PExpr::Scan(_) => {}
-            PExpr::Index(a, b)
-            | PExpr::And(a, b)
-            | PExpr::Or(a, b)
-            | PExpr::Binary {
-                left: a, right: b, ..
-            } => {
-                visit(a, used);
-                visit(b, used);
-            }
-            PExpr::Not(a) | PExpr::Neg(a) => visit(a, used),
-            PExpr::If(a, b, c) => {
-                visit(a, used);
-                visit(b, used);
-                visit(c, used);
-            }
-            PExpr::Call { args, .. }
-            | PExpr::CallFn { args, .. }
-            | PExpr::Template(args)
-            | PExpr::Lookup { probes: args, .. } => args.iter().for_each(|a| visit(a, used)),
-            PExpr::List(elems) => {
-                for (value, condition) in elems {
-                    visit(value, used);
-                    if let Some(condition) = condition {
-                        visit(condition, used);
-                    }
-                }
-            }
-            PExpr::Filter { source, cond, .. } => {
-                visit(source, used);
-                visit(cond, used);
-            }
+        if let PExpr::Field { coll, field, .. } | PExpr::Project { coll, field, .. } = expr {
+            used.push((*coll, *field));
         }
+        expr.for_each_child(&mut |child| visit(child, used));
     }
     let mut exprs_used = Vec::new();
     for_each_expr(plan, &mut |expr| visit(expr, &mut exprs_used));

@@ -57,7 +57,7 @@ pub struct ParamUse {
     pub origin: String,
 }
 
-/// One labelled step of an entity's readable path (`county` → `黑水县`),
+/// One labelled step of an entity's readable path (`region` → `North`),
 /// from the schema's `path` declarations.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct PathStep {
@@ -833,4 +833,29 @@ pub fn path_of(
         }
     }
     steps
+}
+
+/// An explanation tree as indented text: conditions marked `✓` or `✗`,
+/// params with where their value came from.
+pub fn render_tree(node: &TreeNode, depth: usize, out: &mut String) {
+    use std::fmt::Write as _;
+    let mark = match (node.condition, node.value.as_str()) {
+        (true, "true") => "✓ ",
+        (true, _) => "✗ ",
+        _ => "",
+    };
+    let origin = node
+        .origin
+        .as_ref()
+        .map_or(String::new(), |o| format!(" ({o})"));
+    let _ = writeln!(
+        out,
+        "{}{mark}{} = {}{origin}",
+        "  ".repeat(depth),
+        node.text,
+        node.value
+    );
+    for child in &node.children {
+        render_tree(child, depth + 1, out);
+    }
 }

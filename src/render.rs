@@ -331,7 +331,7 @@ pub fn group_by<'a, K: Hash + Eq + Clone>(
     key: impl Fn(&'a Violation) -> K,
 ) -> Vec<(K, Vec<&'a Violation>)> {
     let mut groups: Vec<(K, Vec<&'a Violation>)> = Vec::new();
-    // Index by key: a large run has many groups (one per county, say), and
+    // Index by key: a large run has many groups (one per path step), and
     // a linear search per violation would be quadratic.
     let mut index: HashMap<K, usize> = HashMap::new();
     for violation in violations {

@@ -400,10 +400,10 @@ impl Session {
                 );
                 if let Some(filter) = &explanation.filter {
                     let _ = writeln!(out, "  applies because:");
-                    tree_lines(filter, 2, &mut out);
+                    crate::explain::render_tree(filter, 2, &mut out);
                 }
                 let _ = writeln!(out, "  fails:");
-                tree_lines(&explanation.condition, 2, &mut out);
+                crate::explain::render_tree(&explanation.condition, 2, &mut out);
                 if let Some(suggestion) = &violation.suggestion {
                     let _ = writeln!(out, "  to fix: {suggestion}");
                 }
@@ -490,28 +490,6 @@ fn yaml_value(literal: &str) -> String {
     // bangfu literals (numbers, "strings", [lists], {maps}, true/false/null)
     // are valid YAML flow scalars and collections, except `{{`/`}}` escapes.
     literal.replace("{{", "{").replace("}}", "}")
-}
-
-fn tree_lines(node: &crate::explain::TreeNode, depth: usize, out: &mut String) {
-    let mark = match (node.condition, node.value.as_str()) {
-        (true, "true") => "✓ ",
-        (true, _) => "✗ ",
-        _ => "",
-    };
-    let origin = node
-        .origin
-        .as_ref()
-        .map_or(String::new(), |o| format!(" ({o})"));
-    let _ = writeln!(
-        out,
-        "{}{mark}{} = {}{origin}",
-        "  ".repeat(depth),
-        node.text,
-        node.value
-    );
-    for child in &node.children {
-        tree_lines(child, depth + 1, out);
-    }
 }
 
 /// The violations that appeared (`+`) and disappeared (`-`) from `before`

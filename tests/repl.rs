@@ -156,3 +156,70 @@ fn terminal_session_completes_and_keeps_history() {
     assert!(saved.contains("count(villages)"), "history file: {saved}");
     let _ = std::fs::remove_file(&history);
 }
+
+#[test]
+fn saved_scenario_reproduces_the_session_in_check() {
+    let scenario =
+        std::env::temp_dir().join(format!("bangfu-scenario-{}.yaml", std::process::id()));
+    let transcript = scripted(&format!(
+        ":set three_one.threshold 15\n:set exit.max_incidence 0.002\n:save {}\n:violations\n",
+        scenario.display()
+    ));
+    let in_session: BTreeSet<(String, String)> = transcript
+        .lines()
+        .skip_while(|line| !line.starts_with("> :violations"))
+        .skip(1)
+        .filter_map(|line| {
+            let mut words = line.split_whitespace();
+            Some((
+                words.next()?.to_string(),
+                words.next()?.trim_end_matches(':').to_string(),
+            ))
+        })
+        .filter(|(rule, _)| rule.contains('.'))
+        .collect();
+    let output = Command::new(env!("CARGO_BIN_EXE_bangfu"))
+        .args([
+            "check",
+            "examples/sample/ledger.json",
+            "--format",
+            "jsonl",
+            "--scenario",
+        ])
+        .arg(&scenario)
+        .current_dir(root())
+        .output()
+        .expect("run bangfu check");
+    let in_check: BTreeSet<(String, String)> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| {
+            let value: serde_json::Value = serde_json::from_str(line).expect("JSON line");
+            (
+                value["rule"].as_str().unwrap_or_default().to_string(),
+                value["key"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    let _ = std::fs::remove_file(&scenario);
+    // `:violations` lists the first 50 and counts them all.
+    let total: usize = transcript
+        .lines()
+        .rev()
+        .find_map(|line| line.strip_suffix(" violations")?.parse().ok())
+        .unwrap_or(0);
+    assert_eq!(
+        total,
+        in_check.len(),
+        "as many violations in check as in the session"
+    );
+    assert!(
+        in_check.len() > 77,
+        "the scenario adds violations to the sample's 77"
+    );
+    assert_eq!(in_session.len(), 50);
+    assert!(
+        in_session.is_subset(&in_check),
+        "{:?}",
+        in_session.difference(&in_check).collect::<Vec<_>>()
+    );
+}

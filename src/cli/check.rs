@@ -62,7 +62,8 @@ pub struct CheckArgs {
     #[arg(long = "param", value_name = "POLICY.NAME=VALUE")]
     pub params: Vec<String>,
     /// Override params from a YAML file (`POLICY: {NAME: VALUE}`); `--param` wins.
-    #[arg(long = "params", value_name = "FILE")]
+    /// A scenario saved by `bangfu repl` (`:save FILE`) is read the same way.
+    #[arg(long = "params", visible_alias = "scenario", value_name = "FILE")]
     pub params_file: Option<PathBuf>,
     /// Waivers: a YAML, JSON or CSV dataset with a `waivers` collection
     /// (rule, key, reason, approved_by, expires).

@@ -32,6 +32,9 @@ pub struct ReplArgs {
     /// Run this command and exit (repeatable; in order).
     #[arg(long = "eval", value_name = "COMMAND")]
     pub eval: Vec<String>,
+    /// Print how long loading and each command took, on stderr.
+    #[arg(long)]
+    pub timing: bool,
 }
 
 struct ReplHelper {
@@ -100,6 +103,13 @@ pub fn run(args: &ReplArgs) -> u8 {
         Ok(params) => params,
         Err(code) => return code,
     };
+    let started = std::time::Instant::now();
+    let timing = args.timing;
+    let timed = |what: &str, since: std::time::Instant| {
+        if timing {
+            eprintln!("[{what}: {:.3} s]", since.elapsed().as_secs_f64());
+        }
+    };
     let mut session = match Session::load(files, &args.data, params) {
         Ok(session) => session,
         Err(errors) => {
@@ -107,12 +117,16 @@ pub fn run(args: &ReplArgs) -> u8 {
             return EXIT_ERROR;
         }
     };
+    timed("load", started);
     let stdout = std::io::stdout();
     if !args.eval.is_empty() {
         for command in &args.eval {
+            let started = std::time::Instant::now();
+            let result = session.execute(command);
+            timed(command, started);
             let mut out = stdout.lock();
             let _ = writeln!(out, "> {command}");
-            let _ = write!(out, "{}", session.execute(command));
+            let _ = write!(out, "{result}");
         }
         return EXIT_OK;
     }
@@ -128,9 +142,12 @@ pub fn run(args: &ReplArgs) -> u8 {
             if matches!(line.trim(), ":quit" | ":q") {
                 break;
             }
+            let started = std::time::Instant::now();
+            let result = session.execute(&line);
+            timed(&line, started);
             let mut out = stdout.lock();
             let _ = writeln!(out, "> {line}");
-            let _ = write!(out, "{}", session.execute(&line));
+            let _ = write!(out, "{result}");
         }
         return EXIT_OK;
     }
@@ -157,7 +174,9 @@ pub fn run(args: &ReplArgs) -> u8 {
                 if !line.trim().is_empty() {
                     let _ = editor.add_history_entry(line.as_str());
                 }
+                let started = std::time::Instant::now();
                 print!("{}", session.execute(&line));
+                timed(line.trim(), started);
                 let _ = std::io::stdout().flush();
                 editor.set_helper(Some(ReplHelper {
                     words: session.completions(),

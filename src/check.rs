@@ -248,6 +248,8 @@ pub struct CheckedRule {
     pub n_slots: u32,
     /// The declaration.
     pub span: Span,
+    /// The rule's name within its policy.
+    pub name: String,
 }
 
 /// A checked policy.
@@ -257,6 +259,8 @@ pub struct CheckedPolicy {
     pub name: String,
     /// Title.
     pub title: Option<String>,
+    /// The prefix of its rule ids (the name unless `prefix` says otherwise).
+    pub prefix: String,
     /// Source citations.
     pub sources: Vec<String>,
     /// Params.
@@ -902,9 +906,14 @@ pub fn check(
         let effective_until = date(&decl.effective_until);
         let mut rules = Vec::new();
         for rule in &decl.rules {
-            rules.push(checker.rule(&decl.name.name, rule, default_severity));
+            rules.push(checker.rule(
+                &decl.prefix.as_ref().unwrap_or(&decl.name).name,
+                rule,
+                default_severity,
+            ));
         }
         policies.push(CheckedPolicy {
+            prefix: decl.prefix.as_ref().unwrap_or(&decl.name).name.clone(),
             name: decl.name.name.clone(),
             title: decl.title.clone(),
             sources: decl.sources.clone(),
@@ -1605,6 +1614,7 @@ impl Checker<'_> {
             message,
             n_slots: self.n_slots,
             span: rule.span,
+            name: rule.name.name.clone(),
         }
     }
 

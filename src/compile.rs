@@ -203,6 +203,8 @@ pub struct PolicyInfo {
     pub name: String,
     /// Title.
     pub title: Option<String>,
+    /// The prefix of its rule ids.
+    pub prefix: String,
     /// Source citations.
     pub sources: Vec<String>,
     /// Params.
@@ -265,8 +267,11 @@ pub struct ScriptPlan {
 /// One rule, planned.
 #[derive(Clone, Debug)]
 pub struct RulePlan {
-    /// `policy.rule`
+    /// `prefix.rule`, the prefix being the policy's name unless it declares
+    /// another.
     pub id: String,
+    /// The rule's name within its policy.
+    pub name: String,
     /// Title.
     pub title: String,
     /// Index into `Plan::policies`.
@@ -384,21 +389,22 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// The ids a rule answers to in `--rule` patterns: its own id, and the
-    /// same rule name under every policy that extends its policy (a child
-    /// selects the rules it inherits, which are still reported under the
-    /// parent's id).
+    /// The ids a rule answers to in `--rule` patterns: its own id, its
+    /// name under its policy's name when the policy declares another
+    /// `prefix`, and its name under every policy that extends its policy (a
+    /// child selects the rules it inherits, which are still reported under
+    /// the parent's id).
     pub fn rule_aliases(&self, rule_idx: usize) -> Vec<String> {
         let rule = &self.rules[rule_idx];
-        let policy_name = &self.policies[rule.policy].name;
-        let short = rule
-            .id
-            .strip_prefix(&format!("{policy_name}."))
-            .unwrap_or(&rule.id);
         let mut aliases = vec![rule.id.clone()];
         for (idx, policy) in self.policies.iter().enumerate() {
-            if idx != rule.policy && self.extends(idx, rule.policy) {
-                aliases.push(format!("{}.{short}", policy.name));
+            if idx == rule.policy || self.extends(idx, rule.policy) {
+                for prefix in [&policy.prefix, &policy.name] {
+                    let alias = format!("{prefix}.{}", rule.name);
+                    if !aliases.contains(&alias) {
+                        aliases.push(alias);
+                    }
+                }
             }
         }
         aliases
@@ -590,6 +596,7 @@ pub fn compile(program: &CheckedProgram, sources: &SourceMap) -> Result<Plan, Ve
                 .collect();
             let message = rule.message.as_ref().map(|e| compiler.expr(e));
             rules.push(RulePlan {
+                name: rule.name.clone(),
                 id: rule.id.clone(),
                 title: rule.title.clone(),
                 policy: policy_idx,
@@ -607,6 +614,7 @@ pub fn compile(program: &CheckedProgram, sources: &SourceMap) -> Result<Plan, Ve
             });
         }
         policies.push(PolicyInfo {
+            prefix: policy.prefix.clone(),
             name: policy.name.clone(),
             title: policy.title.clone(),
             sources: policy.sources.clone(),

@@ -221,7 +221,7 @@ pub fn explain(
                 .into_iter()
                 .map(|param| ParamUse {
                     name: param.name.clone(),
-                    value: crate::value::literal(&param.value),
+                    value: crate::value::literal(&param.value, &plan.schema.data.enums),
                     origin: param.origin.as_str().to_string(),
                 })
                 .collect(),
@@ -609,22 +609,18 @@ impl Suggester<'_, '_> {
             let Shape::Field { coll, field, .. } = &left.shape else {
                 return None;
             };
-            let target = match self.plan.schema.data.collections[*coll as usize].fields
+            let name = self.field_name(*coll, *field);
+            let text = match self.plan.schema.data.collections[*coll as usize].fields
                 [*field as usize]
                 .ty
             {
-                FieldType::Scalar(ScalarType::Ref(target)) => {
-                    format!(" of `{}`", self.coll_name(target))
-                }
-                _ => String::new(),
-            };
-            return Some((
-                format!(
-                    "set {} to the key of an existing record{target}",
-                    self.field_name(*coll, *field)
+                FieldType::Scalar(ScalarType::Ref(target)) => format!(
+                    "set {name} to the key of an existing record of `{}`",
+                    self.coll_name(target)
                 ),
-                Vec::new(),
-            ));
+                _ => format!("give {name} a value"),
+            };
+            return Some((text, Vec::new()));
         }
         match &left.shape {
             Shape::Field {

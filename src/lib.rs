@@ -188,3 +188,22 @@ pub fn explain_violation(
             explain::explanation(plan, &evaluator, outcome, violation)
         }))
 }
+
+/// Whether the entity `key` of rule `rule_id`'s collection exists (for a
+/// dataset-level rule, whether `key` names the rule's policy).
+pub fn entity_exists(plan: &Plan, data: &Dataset, rule_id: &str, key: &str) -> bool {
+    let Some(rule) = plan.rules.iter().find(|rule| rule.id == rule_id) else {
+        return false;
+    };
+    let Some(coll) = rule.entity else {
+        return plan.policies[rule.policy].name == key;
+    };
+    let collection = &data.collections[coll as usize];
+    if let Some(sym) = data.interner.get(key)
+        && collection.key_index.contains_key(&sym)
+    {
+        return true;
+    }
+    let evaluator = eval::Evaluator::new(plan, data);
+    (0..collection.len as u32).any(|row| evaluator.key_text(coll, row) == key)
+}

@@ -260,7 +260,7 @@ impl Session {
                     "{}.{} = {} ({})",
                     policy.name,
                     param.name,
-                    crate::value::literal(&param.value),
+                    crate::value::literal(&param.value, &self.plan.schema.data.enums),
                     param.origin.as_str()
                 );
             }

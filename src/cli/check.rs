@@ -193,9 +193,10 @@ fn run_inner(args: &CheckArgs, format: Format, started: Instant) -> Result<u8, u
     let Some(data_path) = &args.data else {
         let n = plan.policies.len();
         eprintln!(
-            "policies ok: {n} polic{}, {} rules (no data given)",
+            "policies ok: {n} polic{}, {} rule{} (no data given)",
             if n == 1 { "y" } else { "ies" },
-            plan.rules.len()
+            plan.rules.len(),
+            if plan.rules.len() == 1 { "" } else { "s" }
         );
         return Ok(EXIT_OK);
     };

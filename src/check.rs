@@ -250,6 +250,8 @@ pub struct CheckedRule {
     pub span: Span,
     /// The rule's name within its policy.
     pub name: String,
+    /// The params the rule reads: (policy, param).
+    pub params_used: Vec<(u32, u32)>,
 }
 
 /// A checked policy.
@@ -957,13 +959,41 @@ pub fn check(
         };
         let effective_from = date(&decl.effective_from);
         let effective_until = date(&decl.effective_until);
-        let mut rules = Vec::new();
+        let mut rules: Vec<CheckedRule> = Vec::new();
         for rule in &decl.rules {
-            rules.push(checker.rule(
+            let mut checked = checker.rule(
                 &decl.prefix.as_ref().unwrap_or(&decl.name).name,
                 rule,
                 default_severity,
-            ));
+            );
+            // The params it reads, so a what-if session re-evaluates only
+            // the rules a changed param can affect.
+            let mut used: Vec<(u32, u32)> = Vec::new();
+            let exprs = checked
+                .source
+                .iter()
+                .chain(checked.lets.iter().map(|(_, _, e)| e))
+                .chain(checked.requires.iter())
+                .chain(checked.message.iter());
+            for expr in exprs {
+                walk(expr, &mut |e| {
+                    if let Some(NameRes::Param { policy, param }) = checker.names.get(&e.id)
+                        && !used.contains(&(*policy, *param))
+                    {
+                        used.push((*policy, *param));
+                    }
+                });
+            }
+            if let Some(scope_id) = scope_param
+                && checked
+                    .entity
+                    .is_some_and(|(coll, _)| scope.iter().any(|(c, _)| *c == coll))
+                && !used.contains(&scope_id)
+            {
+                used.push(scope_id);
+            }
+            checked.params_used = used;
+            rules.push(checked);
         }
         policies.push(CheckedPolicy {
             prefix: decl.prefix.as_ref().unwrap_or(&decl.name).name.clone(),
@@ -1746,6 +1776,7 @@ impl Checker<'_> {
             n_slots: self.n_slots,
             span: rule.span,
             name: rule.name.name.clone(),
+            params_used: Vec::new(),
         }
     }
 

@@ -230,20 +230,27 @@ pub fn explain(
             waiver: None,
         });
     }
-    // Explanations in parallel: each is independent, and positions are done.
-    {
-        use rayon::prelude::*;
-        violations
-            .par_iter_mut()
-            .zip(outcomes.par_iter())
-            .for_each(|(violation, outcome)| enrich(plan, evaluator, outcome, violation));
-    }
     summary.violations = violations.len();
     summary.by_rule = rules
         .iter()
         .map(|idx| (plan.rules[*idx].id.clone(), per_rule[*idx]))
         .collect();
     (violations, summary)
+}
+
+/// Fills in paths, deciding terms and suggestions, in parallel: each
+/// violation is independent of the others.
+pub fn enrich_all(
+    plan: &Plan,
+    evaluator: &Evaluator<'_>,
+    outcomes: &[Outcome],
+    violations: &mut [Violation],
+) {
+    use rayon::prelude::*;
+    violations
+        .par_iter_mut()
+        .zip(outcomes.par_iter())
+        .for_each(|(violation, outcome)| enrich(plan, evaluator, outcome, violation));
 }
 
 /// A change to the data that would make a violation disappear, in a form a

@@ -197,6 +197,10 @@ pub struct CollectionDecl {
     pub title: Option<String>,
     /// Fields and back-references.
     pub fields: Vec<FieldDecl>,
+    /// `path { label: expr, ref_field, … }`: how a record is shown as a
+    /// readable path, outermost step first; an unlabelled reference expands
+    /// to the referenced record's path.
+    pub path: Vec<(Option<Ident>, Expr)>,
 }
 
 /// `NAME: TYPE` or `NAME: backref COLLECTION.FIELD`
@@ -271,6 +275,8 @@ pub struct Policy {
     pub rules: Vec<RuleDecl>,
     /// Default severity of its rules.
     pub severity: Option<Ident>,
+    /// `prefix NAME`: rule ids are `NAME.rule` instead of `POLICY.rule`.
+    pub prefix: Option<Ident>,
     /// `effective from "DATE"`.
     pub effective_from: Option<(String, Span)>,
     /// `effective until "DATE"`.
@@ -584,6 +590,7 @@ impl Lowerer {
             key: Vec::new(),
             title: None,
             fields: Vec::new(),
+            path: Vec::new(),
         };
         for child in pair.into_inner() {
             match child.as_rule() {
@@ -598,6 +605,25 @@ impl Lowerer {
                 }
                 Rule::string => decl.title = Some(ctx.plain_string(&child)?),
                 Rule::field_decl => decl.fields.push(self.field(ctx, child)?),
+                Rule::path_decl => {
+                    for entry in child
+                        .into_inner()
+                        .filter(|p| p.as_rule() == Rule::path_entry)
+                    {
+                        let mut label = None;
+                        let mut value = None;
+                        for part in entry.into_inner() {
+                            match part.as_rule() {
+                                Rule::ident => label = Some(ctx.ident(&part)),
+                                Rule::expr => value = Some(self.expr(ctx, part)?),
+                                _ => {}
+                            }
+                        }
+                        if let Some(value) = value {
+                            decl.path.push((label, value));
+                        }
+                    }
+                }
                 _ => {}
             }
         }
@@ -720,6 +746,7 @@ impl Lowerer {
             params: Vec::new(),
             rules: Vec::new(),
             severity: None,
+            prefix: None,
             effective_from: None,
             effective_until: None,
             scope: Vec::new(),
@@ -748,6 +775,12 @@ impl Lowerer {
                         .into_inner()
                         .find(|p| p.as_rule() == Rule::ident)
                         .map(|p| ctx.ident(&p))
+                }
+                Rule::prefix_decl => {
+                    policy.prefix = child
+                        .into_inner()
+                        .find(|p| p.as_rule() == Rule::ident)
+                        .map(|p| ctx.ident(&p));
                 }
                 Rule::effective_decl => {
                     for part in child.into_inner() {
@@ -1441,6 +1474,7 @@ impl Ctx<'_> {
                 Rule::str_escape => text.push_str(match child.as_str() {
                     "{{" => "{",
                     "}}" => "}",
+                    "\\t" => "\t",
                     "\\n" => "\n",
                     "\\\"" => "\"",
                     "\\\\" => "\\",

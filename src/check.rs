@@ -197,6 +197,9 @@ pub struct CollectionInfo {
     pub key_fields: Vec<u32>,
     /// Back-references: name, source collection, field, whether a list.
     pub backrefs: Vec<(String, Member)>,
+    /// The readable path: label and expression (element in slot 0); an
+    /// entry without a label is a reference expanded to its target's path.
+    pub path: Vec<(Option<String>, Expr)>,
 }
 
 /// The checked schema.
@@ -245,6 +248,10 @@ pub struct CheckedRule {
     pub n_slots: u32,
     /// The declaration.
     pub span: Span,
+    /// The rule's name within its policy.
+    pub name: String,
+    /// The params the rule reads: (policy, param).
+    pub params_used: Vec<(u32, u32)>,
 }
 
 /// A checked policy.
@@ -254,6 +261,8 @@ pub struct CheckedPolicy {
     pub name: String,
     /// Title.
     pub title: Option<String>,
+    /// The prefix of its rule ids (the name unless `prefix` says otherwise).
+    pub prefix: String,
     /// Source citations.
     pub sources: Vec<String>,
     /// Params.
@@ -500,7 +509,7 @@ pub enum CheckError {
         #[source_code]
         src: SourceText,
         /// Where.
-        #[label("refers to a name")]
+        #[label("not a constant")]
         span: SourceSpan,
         /// Param.
         name: String,
@@ -565,6 +574,58 @@ pub enum CheckError {
         #[label("built-in name")]
         span: SourceSpan,
         /// Name.
+        name: String,
+    },
+    /// A rhai function returning a type scripts cannot give.
+    #[error("a rhai function cannot return {found}")]
+    #[diagnostic(
+        code(E0336),
+        help(
+            "return `int`, `number`, `bool`, `string` or a `list` of those, and convert in the policy"
+        )
+    )]
+    UnsupportedScriptType {
+        /// The file.
+        #[source_code]
+        src: SourceText,
+        /// The type.
+        #[label("not exchanged with scripts")]
+        span: SourceSpan,
+        /// The type's name.
+        found: String,
+    },
+    /// A map literal with a part that is not a constant.
+    #[error("a map literal is a table of constants")]
+    #[diagnostic(
+        code(E0335),
+        help(
+            "write literal keys and values; compute per-record values with `if … then … else` instead"
+        )
+    )]
+    NonConstantMap {
+        /// The file.
+        #[source_code]
+        src: SourceText,
+        /// The part.
+        #[label("not a constant")]
+        span: SourceSpan,
+    },
+    /// A variant written twice.
+    #[error("variant `{name}` appears twice in enum `{enum_name}`")]
+    #[diagnostic(
+        code(E0334),
+        help("each variant of an enum is written once; remove the repetition")
+    )]
+    DuplicateVariant {
+        /// The file.
+        #[source_code]
+        src: SourceText,
+        /// The repetition.
+        #[label("again")]
+        span: SourceSpan,
+        /// Enum.
+        enum_name: String,
+        /// Variant.
         name: String,
     },
     /// A variant of several enums.
@@ -633,13 +694,9 @@ pub fn check(
     };
     // Functions: signatures first, so calls anywhere can be checked.
     let mut function_decls: Vec<FunctionDecl<'_>> = Vec::new();
+    let mut path_steps: Vec<Vec<(Option<String>, Expr)>> = Vec::new();
     for decl in &program.functions {
-        let params = decl
-            .params
-            .iter()
-            .map(|p| (p.name.name.clone(), checker.type_of_decl(&p.ty)))
-            .collect();
-        let ret = checker.type_of_decl(&decl.ret);
+        let (params, ret) = checker.signature(&decl.params, &decl.ret);
         function_decls.push((
             decl.name.name.clone(),
             params,
@@ -654,12 +711,23 @@ pub fn check(
     }
     for (script_idx, script) in program.scripts.iter().enumerate() {
         for decl in &script.decl.functions {
-            let params = decl
-                .params
-                .iter()
-                .map(|p| (p.name.name.clone(), checker.type_of_decl(&p.ty)))
-                .collect();
-            let ret = checker.type_of_decl(&decl.ret);
+            let (params, ret) = checker.signature(&decl.params, &decl.ret);
+            // Scripts exchange numbers, booleans, strings and lists of them.
+            fn scriptable(ty: &Type) -> bool {
+                match ty {
+                    Type::Int | Type::Number | Type::Bool | Type::String | Type::Unknown => true,
+                    Type::List(item) => scriptable(item),
+                    _ => false,
+                }
+            }
+            if !scriptable(&ret) {
+                let name = checker.type_name(&ret);
+                checker.errors.push(CheckError::UnsupportedScriptType {
+                    src: checker.src(decl.ret.span),
+                    span: decl.ret.span.into(),
+                    found: name,
+                });
+            }
             function_decls.push((
                 decl.name.name.clone(),
                 params,
@@ -749,6 +817,27 @@ pub fn check(
         }
     }
 
+    // Readable paths, checked with the record's fields in scope.
+    for (coll, collection) in program.collections.iter().enumerate() {
+        let mut steps = Vec::new();
+        for (label, expr) in &collection.path {
+            checker.scopes.clear();
+            checker.params.clear();
+            checker.n_slots = 1;
+            checker.scopes.push(Scope::Implicit {
+                slot: 0,
+                coll: coll as u32,
+            });
+            let ty = checker.expr(expr, None);
+            if label.is_none() && !matches!(ty, Type::Row(_) | Type::Unknown) {
+                let name = checker.type_name(&ty);
+                checker.mismatch(expr.span, format!("an unlabelled path step must be a reference, found {name}"), format!("this is {name}"), "write `label: expr` for a value, or name a `ref` field to include its record's path".into());
+            }
+            steps.push((label.as_ref().map(|l| l.name.clone()), expr.clone()));
+        }
+        path_steps.push(steps);
+    }
+
     // Params of every policy, so children see their parents' params.
     let mut all_params: Vec<Vec<CheckedParam>> = Vec::new();
     for resolved in &program.policies {
@@ -766,6 +855,9 @@ pub fn check(
                 None => (param.default.clone(), ParamOrigin::Default),
             };
             checker.scopes.clear();
+            // A params file has no bare names or dates: its strings stand
+            // for enum variants and dates where the param's type says so.
+            let value = coerce_strings(value, &ty, &schema.data);
             checker.check_constant(&param.name.name, &value);
             let found = checker.expr(&value, Some(&ty));
             let context = format!(
@@ -867,11 +959,44 @@ pub fn check(
         };
         let effective_from = date(&decl.effective_from);
         let effective_until = date(&decl.effective_until);
-        let mut rules = Vec::new();
+        let mut rules: Vec<CheckedRule> = Vec::new();
         for rule in &decl.rules {
-            rules.push(checker.rule(&decl.name.name, rule, default_severity));
+            let mut checked = checker.rule(
+                &decl.prefix.as_ref().unwrap_or(&decl.name).name,
+                rule,
+                default_severity,
+            );
+            // The params it reads, so a what-if session re-evaluates only
+            // the rules a changed param can affect.
+            let mut used: Vec<(u32, u32)> = Vec::new();
+            let exprs = checked
+                .source
+                .iter()
+                .chain(checked.lets.iter().map(|(_, _, e)| e))
+                .chain(checked.requires.iter())
+                .chain(checked.message.iter());
+            for expr in exprs {
+                walk(expr, &mut |e| {
+                    if let Some(NameRes::Param { policy, param }) = checker.names.get(&e.id)
+                        && !used.contains(&(*policy, *param))
+                    {
+                        used.push((*policy, *param));
+                    }
+                });
+            }
+            if let Some(scope_id) = scope_param
+                && checked
+                    .entity
+                    .is_some_and(|(coll, _)| scope.iter().any(|(c, _)| *c == coll))
+                && !used.contains(&scope_id)
+            {
+                used.push(scope_id);
+            }
+            checked.params_used = used;
+            rules.push(checked);
         }
         policies.push(CheckedPolicy {
+            prefix: decl.prefix.as_ref().unwrap_or(&decl.name).name.clone(),
             name: decl.name.name.clone(),
             title: decl.title.clone(),
             sources: decl.sources.clone(),
@@ -897,6 +1022,10 @@ pub fn check(
         fn_calls,
         ..
     } = checker;
+    let mut schema = schema;
+    for (info, steps) in schema.collections.iter_mut().zip(path_steps) {
+        info.path = steps;
+    }
     Ok(CheckedProgram {
         schema,
         policies,
@@ -921,6 +1050,63 @@ type FunctionDecl<'a> = (
     Span,
     Option<&'a Expr>,
 );
+
+/// `"variant"` → `variant` where an enum is expected, `"2020-01-01"` →
+/// `date("2020-01-01")` where a date is, inside lists and map values too.
+fn coerce_strings(expr: Expr, ty: &Type, data: &DataSchema) -> Expr {
+    match (expr.kind, ty) {
+        (ExprKind::Str(text), Type::Enum(idx))
+            if data
+                .enums
+                .get(*idx as usize)
+                .is_some_and(|e| e.variants.contains(&text)) =>
+        {
+            Expr {
+                kind: ExprKind::Name(text),
+                ..expr
+            }
+        }
+        (ExprKind::Str(text), Type::Date) if crate::data::parse_date(&text).is_some() => {
+            let arg = Expr {
+                id: expr.id,
+                span: expr.span,
+                kind: ExprKind::Str(text),
+            };
+            Expr {
+                kind: ExprKind::Call(
+                    Ident {
+                        name: "date".into(),
+                        span: expr.span,
+                    },
+                    vec![arg],
+                ),
+                ..expr
+            }
+        }
+        (ExprKind::List(elems), Type::List(item)) => Expr {
+            kind: ExprKind::List(
+                elems
+                    .into_iter()
+                    .map(|elem| crate::ast::ListElem {
+                        value: coerce_strings(elem.value, item, data),
+                        condition: elem.condition,
+                    })
+                    .collect(),
+            ),
+            ..expr
+        },
+        (ExprKind::Map(entries), Type::Map(key, value)) => Expr {
+            kind: ExprKind::Map(
+                entries
+                    .into_iter()
+                    .map(|(k, v)| (coerce_strings(k, key, data), coerce_strings(v, value, data)))
+                    .collect(),
+            ),
+            ..expr
+        },
+        (kind, _) => Expr { kind, ..expr },
+    }
+}
 
 /// The functions `start` reaches back to itself through, if it does.
 fn call_cycle(start: u32, callees: &[Vec<u32>]) -> Option<Vec<u32>> {
@@ -1098,10 +1284,73 @@ fn check_schema(
             ));
         }
         infos.push(CollectionInfo {
+            path: Vec::new(),
             title: collection.title.clone(),
             key_fields,
             backrefs,
         });
+    }
+    // A reference is resolved by its target's single string key.
+    for collection in &program.collections {
+        for field in &collection.fields {
+            let FieldKind::Stored(ty) = &field.kind else {
+                continue;
+            };
+            let target = match &ty.kind {
+                TypeKind::Ref(target) => target,
+                TypeKind::List(inner) => match &inner.kind {
+                    TypeKind::Ref(target) => target,
+                    _ => continue,
+                },
+                _ => continue,
+            };
+            if let Some(target_idx) = data.collection_index(&target.name)
+                && data.collections[target_idx].key.is_none()
+            {
+                errors.push(CheckError::InvalidKey {
+                    src: src_of(sources, target.span),
+                    span: target.span.into(),
+                    collection: target.name.clone(),
+                    name: format!("{}.{}", collection.name.name, field.name.name),
+                    help: format!("a `ref` names a record by its key: give `{}` a single `string` key (`key id`)", target.name),
+                });
+            }
+        }
+    }
+    // Named enums and the inline ones of fields.
+    let inline_enums = program.collections.iter().flat_map(|collection| {
+        collection
+            .fields
+            .iter()
+            .filter_map(move |field| match &field.kind {
+                FieldKind::Stored(TypeExpr {
+                    kind: TypeKind::Enum(variants),
+                    ..
+                }) => Some((
+                    format!("{}.{}", collection.name.name, field.name.name),
+                    variants,
+                )),
+                _ => None,
+            })
+    });
+    for (enum_name, variants) in program
+        .enums
+        .iter()
+        .map(|e| (e.name.name.clone(), &e.variants))
+        .chain(inline_enums)
+    {
+        let mut seen: Vec<&str> = Vec::new();
+        for variant in variants {
+            if seen.contains(&variant.name.as_str()) {
+                errors.push(CheckError::DuplicateVariant {
+                    src: src_of(sources, variant.span),
+                    span: variant.span.into(),
+                    enum_name: enum_name.clone(),
+                    name: variant.name.clone(),
+                });
+            }
+            seen.push(&variant.name);
+        }
     }
     (
         CheckedSchema {
@@ -1206,6 +1455,19 @@ impl Checker<'_> {
         src_of(self.sources, span)
     }
 
+    /// The parameter names and types and the result type of a function.
+    fn signature(
+        &mut self,
+        params: &[crate::ast::FnParam],
+        ret: &TypeExpr,
+    ) -> (Vec<(String, Type)>, Type) {
+        let params = params
+            .iter()
+            .map(|p| (p.name.name.clone(), self.type_of_decl(&p.ty)))
+            .collect();
+        (params, self.type_of_decl(ret))
+    }
+
     fn severity(&mut self, ident: &Ident) -> Severity {
         Severity::parse(&ident.name).unwrap_or_else(|| {
             self.errors.push(CheckError::InvalidSeverity {
@@ -1304,27 +1566,65 @@ impl Checker<'_> {
         });
     }
 
+    /// Reports unless `expr` is a constant the compiler can fold: a
+    /// literal, `-literal`, `date("…")`, an enum variant, or a list or map of
+    /// constants.
     fn check_constant(&mut self, param: &str, expr: &Expr) {
-        let mut offending = None;
-        walk(expr, &mut |e| {
-            if offending.is_none()
-                && matches!(
-                    e.kind,
-                    ExprKind::Name(_) | ExprKind::Where { .. } | ExprKind::Field(..)
-                )
-            {
-                let is_variant = matches!(&e.kind, ExprKind::Name(name) if self.schema.data.enums.iter().any(|en| en.variants.iter().any(|v| v == name)));
-                if !is_variant {
-                    offending = Some(e.span);
-                }
-            }
-        });
-        if let Some(span) = offending {
+        if let Some(span) = self.non_constant(expr) {
             self.errors.push(CheckError::NonConstantParam {
                 src: self.src(span),
                 span: span.into(),
                 name: param.to_string(),
             });
+        }
+    }
+
+    /// The span of the first part of `expr` that is not a constant.
+    fn non_constant(&self, expr: &Expr) -> Option<Span> {
+        match &expr.kind {
+            ExprKind::Int(_)
+            | ExprKind::Number(_)
+            | ExprKind::Str(_)
+            | ExprKind::Bool(_)
+            | ExprKind::Null => None,
+            ExprKind::Name(name)
+                if self
+                    .schema
+                    .data
+                    .enums
+                    .iter()
+                    .any(|en| en.variants.iter().any(|v| v == name)) =>
+            {
+                None
+            }
+            ExprKind::Unary(UnaryOp::Neg, operand)
+                if matches!(operand.kind, ExprKind::Int(_) | ExprKind::Number(_)) =>
+            {
+                None
+            }
+            ExprKind::Call(name, args)
+                if name.name == "date"
+                    && matches!(
+                        args.as_slice(),
+                        [Expr {
+                            kind: ExprKind::Str(_),
+                            ..
+                        }]
+                    ) =>
+            {
+                None
+            }
+            ExprKind::List(elems) => elems.iter().find_map(|elem| {
+                if elem.condition.is_some() {
+                    Some(elem.value.span)
+                } else {
+                    self.non_constant(&elem.value)
+                }
+            }),
+            ExprKind::Map(entries) => entries.iter().find_map(|(key, value)| {
+                self.non_constant(key).or_else(|| self.non_constant(value))
+            }),
+            _ => Some(expr.span),
         }
     }
 
@@ -1475,18 +1775,20 @@ impl Checker<'_> {
             message,
             n_slots: self.n_slots,
             span: rule.span,
+            name: rule.name.name.clone(),
+            params_used: Vec::new(),
         }
     }
 
     /// Checks `for VAR in SOURCE`; returns the quantified collection.
     fn for_source(&mut self, var: &Ident, slot: u32, expr: &Expr) -> Option<u32> {
-        let (base, condition) = match &expr.kind {
+        let (base, binder, condition) = match &expr.kind {
             ExprKind::Where {
                 source,
-                binder: None,
+                binder,
                 condition,
-            } => (source.as_ref(), Some(condition.as_ref())),
-            _ => (expr, None),
+            } => (source.as_ref(), binder.as_ref(), Some(condition.as_ref())),
+            _ => (expr, None, None),
         };
         let base_ty = self.expr(base, None);
         let coll = match base_ty {
@@ -1505,6 +1807,14 @@ impl Checker<'_> {
         };
         if let Some(condition) = condition {
             self.binders.insert(expr.id, slot);
+            // `for p in xs as q where …` names the element twice; both work.
+            if let Some(binder) = binder {
+                self.scopes.push(Scope::Local {
+                    name: binder.name.clone(),
+                    slot,
+                    ty: coll.map_or(Type::Unknown, Type::Row),
+                });
+            }
             self.scopes.push(Scope::Local {
                 name: var.name.clone(),
                 slot,
@@ -1665,6 +1975,13 @@ impl Checker<'_> {
                 Type::List(Box::new(item_ty))
             }
             ExprKind::Map(entries) => {
+                // Map literals are tables folded at compile time.
+                if let Some(span) = self.non_constant(expr) {
+                    self.errors.push(CheckError::NonConstantMap {
+                        src: self.src(span),
+                        span: span.into(),
+                    });
+                }
                 let (key_expected, value_expected) = match expected {
                     Some(Type::Map(key, value)) => {
                         (Some(key.as_ref().clone()), Some(value.as_ref().clone()))
@@ -2078,14 +2395,28 @@ impl Checker<'_> {
                 Type::Bool
             }
             BinaryOp::In | BinaryOp::NotIn => {
-                let b = self.expr(right, None);
+                // A list literal on the right takes its element type from the
+                // left (`c.role in [agri_tech, work_team]` picks the enum).
+                let (a, b) = if matches!(right.kind, ExprKind::List(_)) {
+                    let a = self.expr(left, None);
+                    let b = self.expr(right, Some(&Type::List(Box::new(a.clone()))));
+                    (a, b)
+                } else {
+                    let b = self.expr(right, None);
+                    let element_expected = match &b {
+                        Type::List(item) => Some(item.as_ref().clone()),
+                        Type::Rows(coll) => Some(Type::Row(*coll)),
+                        Type::Map(key, _) => Some(key.as_ref().clone()),
+                        _ => None,
+                    };
+                    (self.expr(left, element_expected.as_ref()), b)
+                };
                 let element_expected = match &b {
                     Type::List(item) => Some(item.as_ref().clone()),
                     Type::Rows(coll) => Some(Type::Row(*coll)),
                     Type::Map(key, _) => Some(key.as_ref().clone()),
                     _ => None,
                 };
-                let a = self.expr(left, element_expected.as_ref());
                 let ok = match (&b, &element_expected) {
                     (Type::String, _) => matches!(a, Type::String | Type::Null | Type::Unknown),
                     (Type::Unknown, _) => true,

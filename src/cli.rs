@@ -8,6 +8,11 @@
 //! library below it never prints.
 
 pub mod check;
+pub mod explain;
+pub mod params_file;
+pub mod repl;
+pub mod rules;
+pub mod test;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -17,6 +22,7 @@ use miette::{Diagnostic, SourceSpan};
 use thiserror::Error;
 
 use crate::PolicyFile;
+use crate::render::Format;
 use crate::source::SourceText;
 
 /// Exit code: no violation at error severity.
@@ -43,17 +49,88 @@ pub enum Command {
     /// Exit status: 0 when no violation of severity error is found, 1 when
     /// some are, 2 on a usage, policy or data error.
     Check(check::CheckArgs),
+    /// Explain one violation: the values that decided it, as a tree that
+    /// follows the condition, and the smallest change that would fix it.
+    ///
+    /// Exit status: 1 when the entity violates the rule, 0 when it does not,
+    /// 2 on an error.
+    Explain(explain::ExplainArgs),
+    /// A what-if session: load once, change params, see violations appear
+    /// and disappear, ask why. Reads commands from a terminal (line editing,
+    /// history, completion) or, scripted, from stdin or `--eval`.
+    Repl(repl::ReplArgs),
+    /// List every rule: id, title, policy, severity, params and source.
+    Rules(rules::RulesArgs),
+    /// Run the policy tests (`test` blocks) and report like `cargo test`.
+    ///
+    /// Exit status: 0 when every test passes, 1 when one fails, 2 when the
+    /// policies or tests cannot be read.
+    Test(test::TestArgs),
 }
 
 /// `--format` values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum FormatArg {
-    /// Readable text grouped by rule, with counts.
+    /// Readable text grouped by rule, with source snippets and counts.
     Human,
     /// One JSON document with the violations and a summary.
     Json,
     /// One JSON object per violation per line.
     Jsonl,
+    /// SARIF 2.1.0, for code-scanning dashboards.
+    Sarif,
+    /// JUnit XML: a test suite per policy, a test case per rule.
+    Junit,
+    /// GitHub Actions annotations (workflow commands).
+    Github,
+    /// The issue ledger as CSV (UTF-8 with BOM).
+    Csv,
+    /// The issue ledger as an Excel workbook; needs `--output`.
+    Xlsx,
+}
+
+impl FormatArg {
+    /// The renderer's format.
+    pub fn format(self) -> Format {
+        match self {
+            FormatArg::Human => Format::Human,
+            FormatArg::Json => Format::Json,
+            FormatArg::Jsonl => Format::Jsonl,
+            FormatArg::Sarif => Format::Sarif,
+            FormatArg::Junit => Format::Junit,
+            FormatArg::Github => Format::Github,
+            FormatArg::Csv => Format::Csv,
+            FormatArg::Xlsx => Format::Xlsx,
+        }
+    }
+
+    /// The name as written on the command line.
+    pub fn name(self) -> String {
+        self.to_possible_value()
+            .map_or_else(String::new, |value| value.get_name().to_string())
+    }
+}
+
+/// `--color` values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ColorArg {
+    /// Colour when writing to a terminal and `NO_COLOR` is unset.
+    Auto,
+    /// Always colour, even into a file or a pipe.
+    Always,
+    /// Never colour.
+    Never,
+}
+
+/// `--fail-on` values: the least severity that makes the exit status 1.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum FailOnArg {
+    /// Exit 1 when a violation of severity error exists.
+    Error,
+    /// Exit 1 when a violation of severity warning or error exists.
+    Warning,
+    /// Exit 0 whatever was found (errors in policies or data still exit 2).
+    Never,
 }
 
 /// Errors of the command line itself.
@@ -103,6 +180,64 @@ pub enum CliError {
         /// The argument.
         arg: String,
     },
+    /// A binary format with nowhere to go.
+    #[error("`--format {format}` writes a binary file and needs `--output FILE`")]
+    #[diagnostic(
+        code(E0905),
+        help("add `--output report.{format}`, or pick a text format such as `--format csv`")
+    )]
+    MissingOutput {
+        /// The format's name.
+        format: String,
+    },
+    /// The output file cannot be created or written.
+    #[error("cannot write the output to `{path}`: {reason}")]
+    #[diagnostic(
+        code(E0906),
+        help("check that the directory exists and is writable, or pass another `--output` path")
+    )]
+    UnwritableOutput {
+        /// The output path, or `standard output`.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// `--output` names a file this run reads.
+    #[error("`--output {path}` would overwrite an input of this run")]
+    #[diagnostic(
+        code(E0907),
+        help("write the report to another file, e.g. `--output report.{extension}`")
+    )]
+    OutputOverwritesInput {
+        /// The output path.
+        path: String,
+        /// An extension for the suggested name.
+        extension: String,
+    },
+    /// `bangfu explain` names a key no entity has.
+    #[error("no record of `{entity}` has the key `{key}`")]
+    #[diagnostic(
+        code(E0943),
+        help(
+            "check the key; `bangfu check DATA --rule RULE --format jsonl` lists the keys that violate the rule"
+        )
+    )]
+    UnknownKey {
+        /// The key.
+        key: String,
+        /// The rule's collection.
+        entity: String,
+    },
+    /// A bad `--as-of`.
+    #[error("invalid --as-of `{value}`")]
+    #[diagnostic(
+        code(E0942),
+        help("write the date as YYYY-MM-DD, e.g. --as-of 2020-06-30")
+    )]
+    InvalidAsOf {
+        /// The text.
+        value: String,
+    },
     /// A `--rule` that selects nothing.
     #[error("no rule id matches --rule `{pattern}`")]
     #[diagnostic(code(E0904), help("{help}"))]
@@ -120,6 +255,10 @@ pub fn run() -> ExitCode {
     install_report_handler();
     let code = match cli.command {
         Command::Check(args) => check::run(&args),
+        Command::Rules(args) => rules::run(&args),
+        Command::Repl(args) => repl::run(&args),
+        Command::Explain(args) => explain::run(&args),
+        Command::Test(args) => test::run(&args),
     };
     ExitCode::from(code)
 }
@@ -145,14 +284,21 @@ fn install_report_handler() {
     }));
 }
 
-/// Prints diagnostics to stderr.
+/// Prints diagnostics to stderr, with a count when there are several.
 pub fn report_errors<E: Diagnostic + Send + Sync + 'static>(errors: Vec<E>) {
-    let n_errors = errors.len();
+    let n_errors = errors
+        .iter()
+        .filter(|e| e.severity().is_none_or(|s| s == miette::Severity::Error))
+        .count();
+    let n_warnings = errors.len() - n_errors;
     for error in errors {
         eprintln!("{:?}", miette::Report::new(error));
     }
     if n_errors > 1 {
         eprintln!("{n_errors} errors");
+    }
+    if n_warnings > 1 {
+        eprintln!("{n_warnings} warnings");
     }
 }
 
@@ -185,6 +331,42 @@ pub fn read_policies(paths: &[PathBuf]) -> Result<Vec<PolicyFile>, CliError> {
         }
     }
     Ok(files)
+}
+
+/// Like [`read_policies`], with `*_test.bangfu` files included.
+pub fn read_policies_with_tests(paths: &[PathBuf]) -> Result<Vec<PolicyFile>, CliError> {
+    if paths.is_empty() {
+        return Ok(crate::bundled_policy_files_with_tests());
+    }
+    let mut files = read_policies(paths)?;
+    for path in paths.iter().filter(|p| p.is_dir()) {
+        let mut found = Vec::new();
+        collect_test_files(path, &mut found).map_err(|e| CliError::UnreadablePolicy {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        found.sort();
+        for file in found {
+            let text = std::fs::read_to_string(&file).map_err(|e| CliError::UnreadablePolicy {
+                path: file.display().to_string(),
+                reason: e.to_string(),
+            })?;
+            files.push(PolicyFile::from_disk(&file, text));
+        }
+    }
+    Ok(files)
+}
+
+fn collect_test_files(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            collect_test_files(&path, out)?;
+        } else if path.to_string_lossy().ends_with("_test.bangfu") {
+            out.push(path);
+        }
+    }
+    Ok(())
 }
 
 fn collect_policy_files(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {

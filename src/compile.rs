@@ -143,6 +143,48 @@ pub enum PExpr {
     },
 }
 
+impl PExpr {
+    /// Calls `visit` on each direct sub-expression.
+    pub fn for_each_child(&self, visit: &mut dyn FnMut(&PExpr)) {
+        match self {
+            PExpr::Const(_) | PExpr::Local(_) | PExpr::Invariant(_) | PExpr::Scan(_) => {}
+            PExpr::Field { base: a, .. }
+            | PExpr::Project { source: a, .. }
+            | PExpr::Not(a)
+            | PExpr::Neg(a) => visit(a),
+            PExpr::Index(a, b)
+            | PExpr::And(a, b)
+            | PExpr::Or(a, b)
+            | PExpr::Binary {
+                left: a, right: b, ..
+            }
+            | PExpr::Filter {
+                source: a, cond: b, ..
+            } => {
+                visit(a);
+                visit(b);
+            }
+            PExpr::If(a, b, c) => {
+                visit(a);
+                visit(b);
+                visit(c);
+            }
+            PExpr::Call { args, .. }
+            | PExpr::CallFn { args, .. }
+            | PExpr::Template(args)
+            | PExpr::Lookup { probes: args, .. } => args.iter().for_each(visit),
+            PExpr::List(elems) => {
+                for (value, condition) in elems {
+                    visit(value);
+                    if let Some(condition) = condition {
+                        visit(condition);
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// A param as the plan uses it.
 #[derive(Clone, Debug)]
 pub struct ParamValue {
@@ -161,6 +203,8 @@ pub struct PolicyInfo {
     pub name: String,
     /// Title.
     pub title: Option<String>,
+    /// The prefix of its rule ids.
+    pub prefix: String,
     /// Source citations.
     pub sources: Vec<String>,
     /// Params.
@@ -223,8 +267,13 @@ pub struct ScriptPlan {
 /// One rule, planned.
 #[derive(Clone, Debug)]
 pub struct RulePlan {
-    /// `policy.rule`
+    /// `prefix.rule`, the prefix being the policy's name unless it declares
+    /// another.
     pub id: String,
+    /// The rule's name within its policy.
+    pub name: String,
+    /// The params it reads: (policy, param).
+    pub params_used: Vec<(u32, u32)>,
     /// Title.
     pub title: String,
     /// Index into `Plan::policies`.
@@ -247,6 +296,72 @@ pub struct RulePlan {
     pub n_slots: u32,
     /// The rule's declaration.
     pub span: Span,
+    /// How to explain the `for … where` filter.
+    pub filter_explain: Option<ExplainNode>,
+    /// How to explain each `require`, parallel to `requires`.
+    pub require_explains: Vec<ExplainNode>,
+}
+
+/// What kind of sub-term an [`ExplainNode`] is, for the tree and for the
+/// smallest-change suggestion.
+#[derive(Clone, Debug)]
+pub enum Shape {
+    /// `a and b and …`: all children must hold.
+    And,
+    /// `a or b or …`: one child must hold.
+    Or,
+    /// `not a`.
+    Not,
+    /// A comparison; children are the two operands.
+    Compare(BinaryOp),
+    /// A stored field of the record `record` evaluates to.
+    Field {
+        /// The record.
+        record: PExpr,
+        /// Its collection.
+        coll: u32,
+        /// The field.
+        field: u32,
+    },
+    /// `count(x)`; the child is `x`.
+    Count,
+    /// `any(x)`; the child is `x`.
+    Any,
+    /// A `let` binding; the child is its definition.
+    Let,
+    /// A param of a policy.
+    Param {
+        /// Policy.
+        policy: u32,
+        /// Param.
+        param: u32,
+    },
+    /// A literal.
+    Literal,
+    /// Anything else.
+    Other,
+}
+
+/// A sub-term of a condition: as written, how to compute it, its parts.
+#[derive(Clone, Debug)]
+pub struct ExplainNode {
+    /// The source text of the sub-term.
+    pub text: String,
+    /// The sub-term, over the rule's slots.
+    pub expr: PExpr,
+    /// What kind of term.
+    pub shape: Shape,
+    /// Its parts.
+    pub children: Vec<ExplainNode>,
+}
+
+/// One step of a collection's readable path.
+#[derive(Clone, Debug)]
+pub struct PathStepPlan {
+    /// Label; `None` for a reference expanded to its target's path.
+    pub label: Option<String>,
+    /// The value, over slot 0 holding the record.
+    pub expr: PExpr,
 }
 
 /// The evaluation plan of a program.
@@ -266,8 +381,65 @@ pub struct Plan {
     pub functions: Vec<FnPlan>,
     /// rhai scripts.
     pub scripts: Vec<ScriptPlan>,
+    /// Readable path of each collection's records.
+    pub paths: Vec<Vec<PathStepPlan>>,
+    /// Slots any expression of the plan needs (environments for invariants
+    /// and paths are this large).
+    pub max_slots: u32,
     /// The policy files, for diagnostics.
     pub sources: SourceMap,
+}
+
+impl Plan {
+    /// The ids a rule answers to in `--rule` patterns: its own id, its
+    /// name under its policy's name when the policy declares another
+    /// `prefix`, and its name under every policy that extends its policy (a
+    /// child selects the rules it inherits, which are still reported under
+    /// the parent's id).
+    pub fn rule_aliases(&self, rule_idx: usize) -> Vec<String> {
+        let rule = &self.rules[rule_idx];
+        let mut aliases = vec![rule.id.clone()];
+        for (idx, policy) in self.policies.iter().enumerate() {
+            if idx == rule.policy || self.extends(idx, rule.policy) {
+                for prefix in [&policy.prefix, &policy.name] {
+                    let alias = format!("{prefix}.{}", rule.name);
+                    if !aliases.contains(&alias) {
+                        aliases.push(alias);
+                    }
+                }
+            }
+        }
+        aliases
+    }
+
+    /// Whether policy `child` extends `ancestor`, directly or not.
+    pub fn extends(&self, child: usize, ancestor: usize) -> bool {
+        let mut current = self.policies.get(child).and_then(|p| p.parent);
+        for _ in 0..self.policies.len() {
+            match current {
+                Some(idx) if idx == ancestor => return true,
+                Some(idx) => current = self.policies.get(idx).and_then(|p| p.parent),
+                None => return false,
+            }
+        }
+        false
+    }
+
+    /// The params a rule can read: its policy's, then its ancestors'.
+    pub fn params_in_scope(&self, policy: usize) -> Vec<&ParamValue> {
+        let mut params: Vec<&ParamValue> = Vec::new();
+        let mut current = Some(policy);
+        for _ in 0..=self.policies.len() {
+            let Some(idx) = current else { break };
+            for param in &self.policies[idx].params {
+                if !params.iter().any(|p| p.name == param.name) {
+                    params.push(param);
+                }
+            }
+            current = self.policies[idx].parent;
+        }
+        params
+    }
 }
 
 /// Problems the compile stage reports.
@@ -334,6 +506,9 @@ pub fn compile(program: &CheckedProgram, sources: &SourceMap) -> Result<Plan, Ve
             .map(|params| params.iter().map(|p| p.value.clone()).collect())
             .collect(),
         errors: Vec::new(),
+        sources,
+        lets: Vec::new(),
+        explaining: false,
     };
     let mut functions = Vec::new();
     for function in &program.functions {
@@ -399,6 +574,23 @@ pub fn compile(program: &CheckedProgram, sources: &SourceMap) -> Result<Plan, Ve
                 .iter()
                 .map(|(slot, _, value)| (*slot, compiler.expr(value)))
                 .collect();
+            compiler.lets = rule
+                .lets
+                .iter()
+                .map(|(slot, _, value)| (*slot, value.clone()))
+                .collect();
+            let filter_explain = match &rule.source {
+                Some(Expr {
+                    kind: ExprKind::Where { condition, .. },
+                    ..
+                }) => Some(compiler.explain(condition, 0)),
+                _ => None,
+            };
+            let require_explains = rule
+                .requires
+                .iter()
+                .map(|e| compiler.explain(e, 0))
+                .collect();
             let requires = rule
                 .requires
                 .iter()
@@ -406,6 +598,8 @@ pub fn compile(program: &CheckedProgram, sources: &SourceMap) -> Result<Plan, Ve
                 .collect();
             let message = rule.message.as_ref().map(|e| compiler.expr(e));
             rules.push(RulePlan {
+                params_used: rule.params_used.clone(),
+                name: rule.name.clone(),
                 id: rule.id.clone(),
                 title: rule.title.clone(),
                 policy: policy_idx,
@@ -418,9 +612,12 @@ pub fn compile(program: &CheckedProgram, sources: &SourceMap) -> Result<Plan, Ve
                 message,
                 n_slots: rule.n_slots,
                 span: rule.span,
+                filter_explain,
+                require_explains,
             });
         }
         policies.push(PolicyInfo {
+            prefix: policy.prefix.clone(),
             name: policy.name.clone(),
             title: policy.title.clone(),
             sources: policy.sources.clone(),
@@ -447,11 +644,29 @@ pub fn compile(program: &CheckedProgram, sources: &SourceMap) -> Result<Plan, Ve
     if !compiler.errors.is_empty() {
         return Err(compiler.errors);
     }
+    // Paths are compiled last, with their own index and invariant tables
+    // appended to the plan's.
+    let mut compiler_paths = compiler;
+    compiler_paths.lets.clear();
+    let paths_plan: Vec<Vec<PathStepPlan>> = program
+        .schema
+        .collections
+        .iter()
+        .map(|info| {
+            info.path
+                .iter()
+                .map(|(label, expr)| PathStepPlan {
+                    label: label.clone(),
+                    expr: compiler_paths.expr(expr),
+                })
+                .collect()
+        })
+        .collect();
     let Compiler {
         indexes,
         invariants,
         ..
-    } = compiler;
+    } = compiler_paths;
     let scripts = program
         .scripts
         .iter()
@@ -460,6 +675,8 @@ pub fn compile(program: &CheckedProgram, sources: &SourceMap) -> Result<Plan, Ve
         })
         .collect();
     let mut plan = Plan {
+        max_slots: 0,
+        paths: paths_plan,
         schema: program.schema.clone(),
         policies,
         rules,
@@ -470,7 +687,74 @@ pub fn compile(program: &CheckedProgram, sources: &SourceMap) -> Result<Plan, Ve
         sources: sources.clone(),
     };
     mark_kept_fields(&mut plan);
+    plan.max_slots = plan_slots(&plan);
     Ok(plan)
+}
+
+/// Every plan expression: rules (with their explanations), functions,
+/// invariants and paths.
+fn for_each_expr(plan: &Plan, visit: &mut dyn FnMut(&PExpr)) {
+    fn explain_nodes(node: &ExplainNode, visit: &mut dyn FnMut(&PExpr)) {
+        visit(&node.expr);
+        if let Shape::Field { record, .. } = &node.shape {
+            visit(record);
+        }
+        for child in &node.children {
+            explain_nodes(child, visit);
+        }
+    }
+    for rule in &plan.rules {
+        for expr in rule
+            .filter
+            .iter()
+            .chain(rule.lets.iter().map(|(_, e)| e))
+            .chain(rule.requires.iter().map(|(e, _)| e))
+            .chain(rule.message.iter())
+        {
+            visit(expr);
+        }
+        for node in rule
+            .filter_explain
+            .iter()
+            .chain(rule.require_explains.iter())
+        {
+            explain_nodes(node, visit);
+        }
+    }
+    for expr in &plan.invariants {
+        visit(expr);
+    }
+    for function in &plan.functions {
+        if let FnKind::Bangfu { body, .. } = &function.kind {
+            visit(body);
+        }
+    }
+    for steps in &plan.paths {
+        for step in steps {
+            visit(&step.expr);
+        }
+    }
+}
+
+/// One more than the largest slot any expression reads or binds.
+fn plan_slots(plan: &Plan) -> u32 {
+    fn slots(expr: &PExpr) -> u32 {
+        let own = match expr {
+            PExpr::Local(slot) | PExpr::Filter { slot, .. } => slot + 1,
+            _ => 0,
+        };
+        let mut max = own;
+        expr.for_each_child(&mut |child| max = max.max(slots(child)));
+        max
+    }
+    let mut max = plan.rules.iter().map(|r| r.n_slots).max().unwrap_or(0);
+    for function in &plan.functions {
+        if let FnKind::Bangfu { n_slots, .. } = function.kind {
+            max = max.max(n_slots);
+        }
+    }
+    for_each_expr(plan, &mut |expr| max = max.max(slots(expr)));
+    max.max(1)
 }
 
 fn is_collection_name(program: &CheckedProgram, expr: &Expr) -> bool {
@@ -526,6 +810,12 @@ struct Compiler<'a> {
     /// Param values by policy, then param.
     params: Vec<Vec<Value>>,
     errors: Vec<CompileError>,
+    sources: &'a SourceMap,
+    /// The `let`s of the rule being compiled: slot and definition.
+    lets: Vec<(u32, Expr)>,
+    /// Compiling explanation terms: they are evaluated only for violations,
+    /// so nothing is hoisted into the run's invariants for them.
+    explaining: bool,
 }
 
 impl Compiler<'_> {
@@ -542,11 +832,114 @@ impl Compiler<'_> {
     /// Hoists `expr` into an invariant if it depends on no binding and is
     /// worth computing once (it touches a collection).
     fn hoist(&mut self, expr: PExpr) -> PExpr {
-        if is_relational(&expr) && !uses_outer(&expr, &mut Vec::new()) {
+        if !self.explaining && is_relational(&expr) && !uses_outer(&expr, &mut Vec::new()) {
             self.invariants.push(expr);
             PExpr::Invariant(self.invariants.len() as u32 - 1)
         } else {
             expr
+        }
+    }
+
+    /// The explanation tree of a condition: its boolean structure, the
+    /// operands of comparisons, fields, counts and `let`s, each with the
+    /// text the author wrote.
+    fn explain(&mut self, expr: &Expr, depth: usize) -> ExplainNode {
+        let was_explaining = std::mem::replace(&mut self.explaining, true);
+        let node = self.explain_inner(expr, depth);
+        self.explaining = was_explaining;
+        node
+    }
+
+    fn explain_inner(&mut self, expr: &Expr, depth: usize) -> ExplainNode {
+        let text = self
+            .sources
+            .get(expr.span.src)
+            .text()
+            .and_then(|t| t.get(expr.span.start as usize..expr.span.end as usize))
+            .unwrap_or("");
+        // Spans of optional tails include the whitespace pest tried them on.
+        let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        let compiled = self.expr(expr);
+        let mut children = Vec::new();
+        let shape = match &expr.kind {
+            ExprKind::Binary(BinaryOp::And, _, _) | ExprKind::Binary(BinaryOp::Or, _, _) => {
+                let op = if matches!(expr.kind, ExprKind::Binary(BinaryOp::And, _, _)) {
+                    BinaryOp::And
+                } else {
+                    BinaryOp::Or
+                };
+                let mut parts = Vec::new();
+                flatten(expr, op, &mut parts);
+                children = parts
+                    .into_iter()
+                    .map(|part| self.explain(part, depth + 1))
+                    .collect();
+                if op == BinaryOp::And {
+                    Shape::And
+                } else {
+                    Shape::Or
+                }
+            }
+            ExprKind::Unary(UnaryOp::Not, operand) => {
+                children.push(self.explain(operand, depth + 1));
+                Shape::Not
+            }
+            ExprKind::Binary(op, left, right) if !matches!(op, BinaryOp::Coalesce) => {
+                children.push(self.explain(left, depth + 1));
+                children.push(self.explain(right, depth + 1));
+                Shape::Compare(*op)
+            }
+            ExprKind::Int(_)
+            | ExprKind::Number(_)
+            | ExprKind::Str(_)
+            | ExprKind::Bool(_)
+            | ExprKind::Null => Shape::Literal,
+            ExprKind::Call(_, args) => match (self.program.calls.get(&expr.id), args.as_slice()) {
+                (Some(Builtin::Count), [arg]) => {
+                    children.push(self.explain(arg, depth + 1));
+                    Shape::Count
+                }
+                (Some(Builtin::Any), [arg]) => {
+                    children.push(self.explain(arg, depth + 1));
+                    Shape::Any
+                }
+                _ => Shape::Other,
+            },
+            ExprKind::Field(_, _) | ExprKind::Name(_) => match (
+                self.program.names.get(&expr.id),
+                self.program.accesses.get(&expr.id),
+                &compiled,
+            ) {
+                (Some(NameRes::Param { policy, param }), _, _) => Shape::Param {
+                    policy: *policy,
+                    param: *param,
+                },
+                (Some(NameRes::Local(slot)), _, _) => match self
+                    .lets
+                    .iter()
+                    .find(|(s, _)| s == slot)
+                    .map(|(_, e)| e.clone())
+                {
+                    Some(definition) if depth < 4 => {
+                        children.push(self.explain(&definition, depth + 1));
+                        Shape::Let
+                    }
+                    _ => Shape::Other,
+                },
+                (_, _, PExpr::Field { base, coll, field }) => Shape::Field {
+                    record: base.as_ref().clone(),
+                    coll: *coll,
+                    field: *field,
+                },
+                _ => Shape::Other,
+            },
+            _ => Shape::Other,
+        };
+        ExplainNode {
+            text,
+            expr: compiled,
+            shape,
+            children,
         }
     }
 
@@ -854,6 +1247,17 @@ impl Compiler<'_> {
     }
 }
 
+/// The operands of a chain of `op` (`a and b and c` → a, b, c).
+fn flatten<'e>(expr: &'e Expr, op: BinaryOp, out: &mut Vec<&'e Expr>) {
+    match &expr.kind {
+        ExprKind::Binary(inner, left, right) if *inner == op => {
+            flatten(left, op, out);
+            flatten(right, op, out);
+        }
+        _ => out.push(expr),
+    }
+}
+
 fn split_and<'e>(expr: &'e Expr, out: &mut Vec<&'e Expr>) {
     match &expr.kind {
         ExprKind::Binary(BinaryOp::And, left, right) => {
@@ -926,72 +1330,14 @@ fn uses_outer(expr: &PExpr, bound: &mut Vec<u32>) -> bool {
 fn mark_kept_fields(plan: &mut Plan) {
     let mut used: Vec<(u32, u32)> = Vec::new();
     fn visit(expr: &PExpr, used: &mut Vec<(u32, u32)>) {
-        match expr {
-            PExpr::Field { base, coll, field } => {
-                used.push((*coll, *field));
-                visit(base, used);
-            }
-            PExpr::Project {
-                source,
-                coll,
-                field,
-            } => {
-                used.push((*coll, *field));
-                visit(source, used);
-            }
-            PExpr::Const(_) | PExpr::Local(_) | PExpr::Invariant(_) | PExpr::Scan(_) => {}
-            PExpr::Index(a, b)
-            | PExpr::And(a, b)
-            | PExpr::Or(a, b)
-            | PExpr::Binary {
-                left: a, right: b, ..
-            } => {
-                visit(a, used);
-                visit(b, used);
-            }
-            PExpr::Not(a) | PExpr::Neg(a) => visit(a, used),
-            PExpr::If(a, b, c) => {
-                visit(a, used);
-                visit(b, used);
-                visit(c, used);
-            }
-            PExpr::Call { args, .. }
-            | PExpr::CallFn { args, .. }
-            | PExpr::Template(args)
-            | PExpr::Lookup { probes: args, .. } => args.iter().for_each(|a| visit(a, used)),
-            PExpr::List(elems) => {
-                for (value, condition) in elems {
-                    visit(value, used);
-                    if let Some(condition) = condition {
-                        visit(condition, used);
-                    }
-                }
-            }
-            PExpr::Filter { source, cond, .. } => {
-                visit(source, used);
-                visit(cond, used);
-            }
+        if let PExpr::Field { coll, field, .. } | PExpr::Project { coll, field, .. } = expr {
+            used.push((*coll, *field));
         }
+        expr.for_each_child(&mut |child| visit(child, used));
     }
-    for rule in &plan.rules {
-        for expr in rule
-            .filter
-            .iter()
-            .chain(rule.lets.iter().map(|(_, e)| e))
-            .chain(rule.requires.iter().map(|(e, _)| e))
-            .chain(rule.message.iter())
-        {
-            visit(expr, &mut used);
-        }
-    }
-    for expr in &plan.invariants {
-        visit(expr, &mut used);
-    }
-    for function in &plan.functions {
-        if let FnKind::Bangfu { body, .. } = &function.kind {
-            visit(body, &mut used);
-        }
-    }
+    let mut exprs_used = Vec::new();
+    for_each_expr(plan, &mut |expr| visit(expr, &mut exprs_used));
+    used.extend(exprs_used);
     for spec in &plan.indexes {
         used.extend(spec.keys.iter().map(|key| (spec.coll, key.field)));
     }

@@ -346,70 +346,53 @@ impl Bits {
     }
 }
 
-/// Byte offsets of records in their file: 4 bytes each when the file is
-/// smaller than 4 GiB, 8 otherwise.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Positions {
-    /// Offsets below 2^32.
-    Small(Vec<u32>),
-    /// Any offsets.
-    Large(Vec<u64>),
+/// A collection's key index: the row of each key, built the first time it
+/// is asked for (most runs never look a record up by its key string; the
+/// references were resolved while loading).
+#[derive(Clone, Debug, Default)]
+pub struct KeyIndex {
+    keys: Vec<Sym>,
+    map: std::sync::OnceLock<FxHashMap<Sym, u32>>,
 }
 
-impl Default for Positions {
-    fn default() -> Positions {
-        Positions::Small(Vec::new())
-    }
-}
-
-impl Positions {
-    /// The offset of record `row`.
-    #[inline]
-    pub fn get(&self, row: usize) -> Option<u64> {
-        match self {
-            Positions::Small(offsets) => offsets.get(row).map(|o| u64::from(*o)),
-            Positions::Large(offsets) => offsets.get(row).copied(),
+impl KeyIndex {
+    fn new(keys: Vec<Sym>) -> KeyIndex {
+        KeyIndex {
+            keys,
+            map: std::sync::OnceLock::new(),
         }
     }
 
-    /// Number of records.
+    fn map(&self) -> &FxHashMap<Sym, u32> {
+        self.map.get_or_init(|| {
+            let mut map = FxHashMap::default();
+            map.reserve(self.keys.len());
+            for (row, key) in self.keys.iter().enumerate() {
+                // The first record with a key is the one it names.
+                map.entry(*key).or_insert(row as u32);
+            }
+            map
+        })
+    }
+
+    /// The row whose key is `key`.
+    pub fn get(&self, key: &Sym) -> Option<&u32> {
+        self.map().get(key)
+    }
+
+    /// Whether a record has key `key`.
+    pub fn contains_key(&self, key: &Sym) -> bool {
+        self.map().contains_key(key)
+    }
+
+    /// Number of keys.
     pub fn len(&self) -> usize {
-        match self {
-            Positions::Small(offsets) => offsets.len(),
-            Positions::Large(offsets) => offsets.len(),
-        }
+        self.keys.len()
     }
 
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Bytes of heap they take.
-    pub fn heap_bytes(&self) -> usize {
-        match self {
-            Positions::Small(offsets) => offsets.capacity() * 4,
-            Positions::Large(offsets) => offsets.capacity() * 8,
-        }
-    }
-
-    /// Every offset.
-    pub fn to_vec(&self) -> Vec<u64> {
-        (0..self.len()).filter_map(|row| self.get(row)).collect()
-    }
-
-    fn from_parts(parts: Vec<Vec<u64>>) -> Positions {
-        let total = parts.iter().map(Vec::len).sum();
-        let max = parts.iter().flatten().copied().max().unwrap_or(0);
-        if max <= u64::from(u32::MAX) {
-            let mut offsets = Vec::with_capacity(total);
-            for part in parts {
-                offsets.extend(part.into_iter().map(|o| o as u32));
-            }
-            Positions::Small(offsets)
-        } else {
-            Positions::Large(parts.concat())
-        }
+        self.keys.is_empty()
     }
 }
 
@@ -537,9 +520,11 @@ pub struct Collection {
     /// One column per field of the schema, in schema order.
     pub columns: Vec<Column>,
     /// Byte offset where each record starts in its file.
-    pub positions: Positions,
+    pub positions: Vec<u64>,
     /// The file the records came from (none for an absent collection).
     pub source: Option<SourceId>,
+    /// Row of each key (empty for a collection without a string key).
+    pub key_index: KeyIndex,
 }
 
 /// A loaded, indexed dataset.
@@ -604,7 +589,7 @@ impl Dataset {
     pub fn position_of(&self, coll: usize, row: usize) -> Option<(&str, usize, usize)> {
         let collection = &self.collections[coll];
         let source = self.sources.get(collection.source?);
-        let offset = collection.positions.get(row)? as usize;
+        let offset = *collection.positions.get(row)? as usize;
         let (line, col) = source.line_cols(&[offset])[0];
         Some((source.name(), line, col))
     }
@@ -624,7 +609,7 @@ impl Dataset {
             };
             let entry = by_source.entry(source).or_default();
             entry.0.push(idx);
-            entry.1.push(offset as usize);
+            entry.1.push(*offset as usize);
         }
         for (source, (indexes, offsets)) in by_source {
             let text = self.sources.get(source);

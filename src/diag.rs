@@ -69,7 +69,6 @@ codes! {
     "E0202" "missing-schema" "resolve" "the policies declare no schema";
     "E0203" "unknown-policy" "resolve" "a param override or rule names a policy that does not exist";
     "E0204" "unknown-param" "resolve" "a param override names a param the policy does not declare";
-    "E0205" "invalid-param-value" "resolve" "a param override is not a literal of the param's type";
     "E0206" "import-not-found" "resolve" "an `import` names a file that does not exist";
     "E0207" "import-cycle" "resolve" "policy files import each other in a cycle";
     "E0208" "script-not-found" "resolve" "a `script` block names a rhai file that cannot be read";
@@ -90,6 +89,9 @@ codes! {
     "E0331" "scope-without-param" "check" "a policy has a `scope` block but no `scope` param";
     "E0332" "invalid-policy-date" "check" "an `effective` date is not a valid YYYY-MM-DD date";
     "E0333" "shadowed-builtin" "check" "a function has the name of a built-in function";
+    "E0334" "duplicate-variant" "check" "an enum lists the same variant twice";
+    "E0335" "non-constant-map" "check" "a map literal has a key or value that is not a constant";
+    "E0336" "unsupported-script-type" "check" "a rhai function declares a parameter or result type scripts cannot exchange";
     "E0501" "malformed-json" "data" "the JSON text is not well formed";
     "E0502" "malformed-yaml" "data" "the YAML text is not well formed";
     "E0503" "malformed-csv" "data" "a CSV file cannot be read, or a row has the wrong number of cells";
@@ -108,10 +110,19 @@ codes! {
     "E0402" "script-syntax" "compile" "a rhai script does not compile";
     "E0601" "division-by-zero" "eval" "a division by zero while evaluating a rule";
     "E0650" "script-failed" "eval" "a rhai function failed, exceeded a limit, or returned the wrong type";
+    "W0701" "expired-waiver" "waiver" "a waiver's expiry date has passed; it no longer waives";
+    "W0702" "stale-waiver" "waiver" "a waiver matches no violation";
     "E0901" "unreadable-policy" "cli" "a policy file or directory cannot be read";
     "E0902" "invalid-rule-pattern" "cli" "a --rule pattern is not a valid glob";
     "E0903" "invalid-param-override" "cli" "a --param argument is not POLICY.NAME=VALUE";
     "E0904" "no-matching-rule" "cli" "no rule id matches a --rule pattern";
+    "E0905" "missing-output" "cli" "a binary --format (xlsx) is asked for without --output FILE";
+    "E0906" "unwritable-output" "cli" "the --output file (or standard output) cannot be written";
+    "E0907" "output-overwrites-input" "cli" "--output names a data or policy file the run reads";
+    "E0940" "unreadable-params-file" "cli" "a --params file cannot be read or is not YAML";
+    "E0941" "malformed-params-file" "cli" "a --params file is not a mapping of policies to params";
+    "E0942" "invalid-as-of" "cli" "--as-of is not a YYYY-MM-DD date";
+    "E0943" "unknown-key" "cli" "`bangfu explain` names a key that no record of the rule's collection has";
 }
 
 /// Looks a code up in [`CODES`].
@@ -139,6 +150,14 @@ pub fn did_you_mean<'a>(
         .map(|(_, candidate)| candidate)
 }
 
+/// The plural of a noun of the messages (`policy` → `policies`).
+fn plural(noun: &str) -> String {
+    match noun.strip_suffix('y') {
+        Some(stem) if !stem.ends_with(['a', 'e', 'o', 'u']) => format!("{stem}ies"),
+        _ => format!("{noun}s"),
+    }
+}
+
 /// A `help` line that suggests `candidate`, or lists what exists.
 pub fn help_did_you_mean<'a>(
     name: &str,
@@ -155,14 +174,19 @@ pub fn help_did_you_mean<'a>(
                 format!("no {what} is declared here")
             } else if all.len() <= 12 {
                 format!(
-                    "the {what}s are: {}",
+                    "the {} are: {}",
+                    plural(what),
                     all.iter()
                         .map(|name| format!("`{name}`"))
                         .collect::<Vec<_>>()
                         .join(", ")
                 )
             } else {
-                format!("there are {} {what}s; check the spelling", all.len())
+                format!(
+                    "there are {} {}; check the spelling",
+                    all.len(),
+                    plural(what)
+                )
             }
         }
     }

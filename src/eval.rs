@@ -1,7 +1,8 @@
 //! Stage `eval`: a [`Plan`] run over a [`Dataset`].
 //!
-//! Takes the plan and the loaded columns; builds the plan's hash indexes and
-//! invariants once, then evaluates every rule for every entity of its
+//! Takes the plan and the loaded columns; builds the hash indexes and
+//! invariants a rule needs the first time it needs them, then evaluates
+//! every selected rule for every entity of its
 //! collection, in parallel with rayon, and gives [`Outcome`]s (the entities
 //! that failed a `require`, with their messages) in a deterministic order:
 //! rule order, then row order.
@@ -86,6 +87,8 @@ pub struct Outcome {
     pub failed: usize,
     /// The message.
     pub message: String,
+    /// The rule's bindings when the condition failed, for explanations.
+    pub env: Vec<Value>,
 }
 
 /// A value that can be hashed as (part of) an index key.
@@ -106,17 +109,53 @@ enum Index {
 
 enum Failure {
     DivisionByZero(Span),
-    Script(Box<(Span, u32, String)>),
+    Script(Span, u32, String),
 }
 
 type EvalResult<T> = Result<T, Failure>;
 
-/// A plan bound to a dataset: indexes built, invariants computed.
+/// Hash indexes built over one dataset, shared between evaluations of
+/// different plans over the same data (the REPL recompiles the plan on every
+/// `:set`; the indexes depend only on the data). Clear it when the data
+/// changes.
+#[derive(Clone, Default)]
+pub struct IndexCache {
+    built: Arc<std::sync::Mutex<FxHashMap<IndexSpec, Arc<Index>>>>,
+}
+
+impl IndexCache {
+    /// An empty cache.
+    pub fn new() -> IndexCache {
+        IndexCache::default()
+    }
+
+    /// Forgets every index (after the data changed).
+    pub fn clear(&self) {
+        if let Ok(mut built) = self.built.lock() {
+            built.clear();
+        }
+    }
+
+    fn get(&self, spec: &IndexSpec) -> Option<Arc<Index>> {
+        self.built.lock().ok()?.get(spec).cloned()
+    }
+
+    fn put(&self, spec: &IndexSpec, index: Arc<Index>) {
+        if let Ok(mut built) = self.built.lock() {
+            built.insert(spec.clone(), index);
+        }
+    }
+}
+
+/// A plan bound to a dataset. Indexes and once-per-run values are computed
+/// the first time a rule needs them, so rules left out by `--rule` cost
+/// nothing.
 pub struct Evaluator<'a> {
     plan: &'a Plan,
     data: &'a Dataset,
-    indexes: Vec<Index>,
-    invariants: Vec<Value>,
+    indexes: Vec<std::sync::OnceLock<Arc<Index>>>,
+    invariants: Vec<std::sync::OnceLock<Value>>,
+    cache: Option<IndexCache>,
     scripts: script::ScriptHost,
 }
 
@@ -151,30 +190,75 @@ impl Resolver for Evaluator<'_> {
 impl<'a> Evaluator<'a> {
     /// Builds the plan's indexes and invariants over `data`.
     pub fn new(plan: &'a Plan, data: &'a Dataset) -> Evaluator<'a> {
-        let _timing = crate::data::Timing::start("eval: indexes, invariants");
-        let indexes = plan
-            .indexes
-            .par_iter()
-            .map(|spec| build_index(spec, data, &plan.schema.data))
-            .collect();
-        let mut evaluator = Evaluator {
+        Evaluator::with_cache(plan, data, None)
+    }
+
+    /// An evaluator that takes indexes from `cache` and leaves the ones it
+    /// builds there.
+    pub fn with_cache(
+        plan: &'a Plan,
+        data: &'a Dataset,
+        cache: Option<IndexCache>,
+    ) -> Evaluator<'a> {
+        Evaluator {
             plan,
             data,
-            indexes,
-            invariants: Vec::new(),
+            indexes: plan
+                .indexes
+                .iter()
+                .map(|_| std::sync::OnceLock::new())
+                .collect(),
+            invariants: plan
+                .invariants
+                .iter()
+                .map(|_| std::sync::OnceLock::new())
+                .collect(),
+            cache,
             scripts: script::ScriptHost::new(plan),
-        };
-        let mut invariants = Vec::with_capacity(plan.invariants.len());
-        for expr in &plan.invariants {
-            // Invariants may refer to earlier invariants, never to slots.
-            let mut env = Vec::new();
-            evaluator.invariants = std::mem::take(&mut invariants);
-            let value = evaluator.eval(expr, &mut env).unwrap_or(Value::Null);
-            invariants = std::mem::take(&mut evaluator.invariants);
-            invariants.push(value);
         }
-        evaluator.invariants = invariants;
-        evaluator
+    }
+
+    fn index(&self, idx: usize) -> &Index {
+        self.indexes[idx].get_or_init(|| {
+            let spec = &self.plan.indexes[idx];
+            if let Some(index) = self.cache.as_ref().and_then(|cache| cache.get(spec)) {
+                return index;
+            }
+            let index = Arc::new(build_index(spec, self.data, &self.plan.schema.data));
+            if let Some(cache) = &self.cache {
+                cache.put(spec, index.clone());
+            }
+            index
+        })
+    }
+
+    /// An invariant's value, computed on first use, borrowed.
+    fn invariant_ref(&self, idx: usize) -> &Value {
+        static NULL: Value = Value::Null;
+        match self.invariants.get(idx) {
+            Some(cell) => cell.get_or_init(|| {
+                // Invariants read no slot; a Filter inside one binds its own.
+                let mut env = vec![Value::Null; self.plan.max_slots as usize];
+                self.eval(&self.plan.invariants[idx], &mut env)
+                    .unwrap_or(Value::Null)
+            }),
+            None => &NULL,
+        }
+    }
+
+    fn invariant(&self, idx: usize) -> Value {
+        self.invariants
+            .get(idx)
+            .map(|cell| {
+                cell.get_or_init(|| {
+                    // Invariants read no slot; a Filter inside one binds its own.
+                    let mut env = vec![Value::Null; self.plan.max_slots as usize];
+                    self.eval(&self.plan.invariants[idx], &mut env)
+                        .unwrap_or(Value::Null)
+                })
+                .clone()
+            })
+            .unwrap_or(Value::Null)
     }
 
     /// The key of a record as reported: its key field, the key fields joined
@@ -214,7 +298,7 @@ impl<'a> Evaluator<'a> {
     /// Evaluates the rules for which `selected` holds; gives the outcomes in
     /// rule and row order, and every runtime error.
     pub fn run(&self, selected: &dyn Fn(&RulePlan) -> bool) -> (Vec<Outcome>, Vec<EvalError>) {
-        let _timing = crate::data::Timing::start("eval: rules");
+        let _timing = crate::data::Timing::start("eval: rules (and their indexes)");
         let mut outcomes = Vec::new();
         let mut errors = Vec::new();
         for (rule_idx, rule) in self.plan.rules.iter().enumerate() {
@@ -268,21 +352,18 @@ impl<'a> Evaluator<'a> {
                 rule: rule.id.clone(),
                 key,
             },
-            Failure::Script(script) => {
-                let (span, func, message) = *script;
-                EvalError::ScriptFailed {
-                    src: self.plan.sources.get(span.src).clone(),
-                    span: span.into(),
-                    function: self
-                        .plan
-                        .functions
-                        .get(func as usize)
-                        .map_or_else(String::new, |f| f.name.clone()),
-                    message,
-                    rule: rule.id.clone(),
-                    key,
-                }
-            }
+            Failure::Script(span, func, message) => EvalError::ScriptFailed {
+                src: self.plan.sources.get(span.src).clone(),
+                span: span.into(),
+                function: self
+                    .plan
+                    .functions
+                    .get(func as usize)
+                    .map_or_else(String::new, |f| f.name.clone()),
+                message,
+                rule: rule.id.clone(),
+                key,
+            },
         }
     }
 
@@ -315,6 +396,7 @@ impl<'a> Evaluator<'a> {
                     row: entity.map(|(_, row)| row),
                     failed,
                     message,
+                    env: env.to_vec(),
                 }));
             }
         }
@@ -333,12 +415,15 @@ impl<'a> Evaluator<'a> {
     fn operand<'e>(&'e self, expr: &'e PExpr, env: &mut [Value]) -> EvalResult<Cow<'e, Value>> {
         Ok(match expr {
             PExpr::Const(value) => Cow::Borrowed(value),
-            PExpr::Invariant(idx) => match self.invariants.get(*idx as usize) {
-                Some(value) => Cow::Borrowed(value),
-                None => Cow::Owned(Value::Null),
-            },
+            PExpr::Invariant(idx) => Cow::Borrowed(self.invariant_ref(*idx as usize)),
             other => Cow::Owned(self.eval(other, env)?),
         })
+    }
+
+    /// The value of a plan expression in `env` (explanations); a runtime
+    /// error gives null.
+    pub fn value_of(&self, expr: &PExpr, env: &mut [Value]) -> Value {
+        self.eval(expr, env).unwrap_or(Value::Null)
     }
 
     /// The value of a field of one record.
@@ -540,28 +625,11 @@ impl<'a> Evaluator<'a> {
         Ok(match expr {
             PExpr::Const(value) => value.clone(),
             PExpr::Local(slot) => env[*slot as usize].clone(),
-            PExpr::Invariant(idx) => self
-                .invariants
-                .get(*idx as usize)
-                .cloned()
-                .unwrap_or(Value::Null),
-            PExpr::Field { base, coll, field } => {
-                let record = match &**base {
-                    // The common case, `x.field`: no clone of the binding.
-                    PExpr::Local(slot) => match &env[*slot as usize] {
-                        Value::Row(c, row) => Some((*c, *row)),
-                        _ => None,
-                    },
-                    other => match self.eval(other, env)? {
-                        Value::Row(c, row) => Some((c, row)),
-                        _ => None,
-                    },
-                };
-                match record {
-                    Some((c, row)) if c == *coll => self.field_value(*coll, *field, row),
-                    _ => Value::Null,
-                }
-            }
+            PExpr::Invariant(idx) => self.invariant(*idx as usize),
+            PExpr::Field { base, coll, field } => match self.eval(base, env)? {
+                Value::Row(c, row) if c == *coll => self.field_value(*coll, *field, row),
+                _ => Value::Null,
+            },
             PExpr::Project {
                 source,
                 coll,
@@ -662,7 +730,7 @@ impl<'a> Evaluator<'a> {
                     FnKind::Script { script } => self
                         .scripts
                         .call(self.plan, *func as usize, *script as usize, &values, self)
-                        .map_err(|message| Failure::Script(Box::new((*span, *func, message))))?,
+                        .map_err(|message| Failure::Script(*span, *func, message))?,
                 }
             }
             PExpr::List(elems) => {
@@ -700,7 +768,7 @@ impl<'a> Evaluator<'a> {
                         }
                     }
                 }
-                let rows = match &self.indexes[*index as usize] {
+                let rows = match self.index(*index as usize) {
                     Index::Single(map) => atoms.first().and_then(|atom| map.get(atom)).cloned(),
                     Index::Multi(map) => map.get(&atoms).cloned(),
                 };
@@ -779,6 +847,19 @@ impl<'a> Evaluator<'a> {
                     (_, Value::List(items)) => items.iter().any(|item| item.equals(left, self)),
                     (Value::Row(c, r), Value::Rows(coll, rows)) => {
                         c == coll && rows.iter().any(|row| row == *r)
+                    }
+                    // A key string is in a set of records when its record is.
+                    (Value::Sym(_) | Value::Text(_), Value::Rows(coll, rows)) => {
+                        let key = left
+                            .as_str(self)
+                            .and_then(|text| self.data.interner.get(text));
+                        let row = key.and_then(|key| {
+                            self.data.collections[*coll as usize]
+                                .key_index
+                                .get(&key)
+                                .copied()
+                        });
+                        row.is_some_and(|row| rows.iter().any(|r| r == row))
                     }
                     (_, Value::Map(entries)) => {
                         entries.iter().any(|(key, _)| key.equals(left, self))
@@ -1107,8 +1188,8 @@ fn cell_atoms(
     }
 }
 
-/// What reading index keys needs: references are keyed by the key as
-/// written, which lives in the target collection's key column.
+/// What reading index keys needs: a reference is keyed by its target's
+/// key, which lives in the target collection's key column.
 struct KeyReader<'a> {
     data: &'a Dataset,
     schema: &'a crate::data::DataSchema,
@@ -1121,9 +1202,13 @@ fn data_atom(keys: &KeyReader<'_>, data: &ColumnData, idx: usize) -> Option<KeyA
         ColumnData::Str(values) => KeyAtom::Sym(*values.get(idx)?),
         ColumnData::Date(values) => KeyAtom::Date(*values.get(idx)?),
         ColumnData::Enum(values) => KeyAtom::Enum(*values.get(idx)?),
-        // A reference is keyed by the key as written, so a probe with the
-        // referenced record or with its key string finds it.
-        ColumnData::Ref { .. } => KeyAtom::Sym(keys.data.ref_key(keys.schema, data, idx)?),
+        // A reference is keyed by its target's key, so a probe with the
+        // record or its key string finds it; a dangling reference counts as
+        // missing, as it does when the field is read (`x.ref == null`).
+        ColumnData::Ref { rows, .. } => match rows.get(idx)? {
+            &NO_ROW => KeyAtom::Null,
+            _ => KeyAtom::Sym(keys.data.ref_key(keys.schema, data, idx)?),
+        },
         ColumnData::Number(_) | ColumnData::List { .. } | ColumnData::Skipped => return None,
     })
 }

@@ -23,7 +23,7 @@ use rustc_hash::FxHashMap;
 use super::strings::{self, LocalStrings, Segment, SegmentIds, Sym};
 use super::{
     Bits, Cell, CellError, Collection, Column, ColumnData, DataError, DataFormat, DataSchema,
-    Dataset, FieldType, MAX_ERRORS, NO_ROW, Positions, ScalarType, text_cell,
+    Dataset, FieldType, KeyIndex, MAX_ERRORS, NO_ROW, ScalarType, text_cell,
 };
 use crate::diag;
 use crate::source::{LineIndex, SourceId, SourceMap, SourceText};
@@ -1016,16 +1016,23 @@ pub(crate) fn merge(
     let collections: Vec<Collection> = pieces
         .into_iter()
         .zip(assembled)
-        .map(|(p, columns)| {
+        .enumerate()
+        .map(|(coll, (p, columns))| {
             let len = p.lens.iter().sum();
+            let columns: Vec<Column> = columns
+                .into_iter()
+                .map(|c| c.unwrap_or_else(|| Column::new(ColumnData::Skipped)))
+                .collect();
+            let keys = match schema.collections[coll].key.map(|key| &columns[key].data) {
+                Some(ColumnData::Str(keys)) => keys.clone(),
+                _ => Vec::new(),
+            };
             Collection {
                 len,
-                columns: columns
-                    .into_iter()
-                    .map(|c| c.unwrap_or_else(|| Column::new(ColumnData::Skipped)))
-                    .collect(),
-                positions: Positions::from_parts(p.positions),
+                columns,
+                positions: p.positions.concat(),
                 source: p.source,
+                key_index: KeyIndex::new(keys),
             }
         })
         .collect();
@@ -1038,7 +1045,7 @@ pub(crate) fn merge(
                 schema.collections[coll].name,
                 collection.len,
                 bytes as f64 / (1 << 20) as f64,
-                collection.positions.heap_bytes() as f64 / (1 << 20) as f64,
+                (collection.positions.capacity() * 8) as f64 / (1 << 20) as f64,
             );
         }
         eprintln!(

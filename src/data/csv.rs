@@ -753,7 +753,7 @@ mod tests {
             .iter()
             .map(|needle| people_csv.find(needle).unwrap_or_default() as u64 + 1)
             .collect();
-        assert_eq!(dataset.collections[PEOPLE].positions.to_vec(), starts);
+        assert_eq!(dataset.collections[PEOPLE].positions, starts);
         let (file, line, col) = dataset.position_of(TEAMS, 1).unwrap_or_default();
         assert!(file.ends_with("teams.csv"), "{file}");
         assert_eq!((line, col), (3, 1));
@@ -771,7 +771,7 @@ mod tests {
             fixture::dump(&schema, &dataset),
             "people (0 records)\nteams (2 records)\n  \"t,1\" | null | [\"a\", \"\\\"b\\\"\"]\n  \"t2\" | 4 | []\n"
         );
-        assert_eq!(dataset.collections[TEAMS].positions.to_vec(), [17, 35]);
+        assert_eq!(dataset.collections[TEAMS].positions, [17, 35]);
     }
 
     #[test]

@@ -1184,10 +1184,11 @@ mod tests {
             .iter()
             .map(|needle| JSON_DOC.find(needle).unwrap_or_default() as u64)
             .collect();
-        assert_eq!(people.positions.to_vec(), starts);
+        assert_eq!(people.positions, starts);
         assert_eq!(dataset.position_of(PEOPLE, 1), Some(("t.json", 8, 5)));
         assert_eq!(dataset.position_of(TEAMS, 0), Some(("t.json", 3, 5)));
         assert_eq!(dataset.key_of(&schema, PEOPLE, 2), Some("p3"));
+        assert_eq!(people.key_index.len(), 3);
     }
 
     #[test]

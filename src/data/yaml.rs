@@ -605,7 +605,7 @@ mod tests {
             .iter()
             .map(|needle| YAML_DOC.find(needle).unwrap_or_default() as u64)
             .collect();
-        assert_eq!(dataset.collections[PEOPLE].positions.to_vec(), starts);
+        assert_eq!(dataset.collections[PEOPLE].positions, starts);
         assert_eq!(dataset.position_of(PEOPLE, 2), Some(("t.yaml", 21, 5)));
         assert_eq!(dataset.position_of(TEAMS, 1), Some(("t.yaml", 6, 5)));
     }

@@ -36,7 +36,9 @@ pub fn ledger() -> Ledger {
         let made = |format: &str, out: &Path| {
             Command::new("python3")
                 .arg(&generator)
-                .args(["--scale", "county", "--seed", "1", "--format", format, "--quiet", "--out"])
+                .args([
+                    "--scale", "county", "--seed", "1", "--format", format, "--quiet", "--out",
+                ])
                 .arg(out)
                 .status()
                 .is_ok_and(|status| status.success())
@@ -62,6 +64,9 @@ pub fn ledger() -> Ledger {
 pub fn plan() -> bangfu::Plan {
     match bangfu::compile_policies(&bangfu::bundled_policies(), &[]) {
         Ok(plan) => plan,
-        Err(errors) => panic!("the bundled policies do not compile: {} errors", errors.len()),
+        Err(errors) => panic!(
+            "the bundled policies do not compile: {} errors",
+            errors.len()
+        ),
     }
 }

@@ -11,7 +11,10 @@ fn evaluator(c: &mut Criterion) {
     let plan = common::plan();
     let data = match bangfu::load_data(&ledger.json, &plan) {
         Ok(data) => data,
-        Err(errors) => panic!("the benchmark ledger does not load: {} errors", errors.len()),
+        Err(errors) => panic!(
+            "the benchmark ledger does not load: {} errors",
+            errors.len()
+        ),
     };
     let mut group = c.benchmark_group(format!("eval/{}", ledger.label));
     group.sample_size(20);
@@ -19,9 +22,7 @@ fn evaluator(c: &mut Criterion) {
         b.iter(|| bangfu::eval::Evaluator::new(&plan, &data).key_text(0, 0))
     });
     let evaluator = bangfu::eval::Evaluator::new(&plan, &data);
-    group.bench_function("rules", |b| {
-        b.iter(|| evaluator.run(&|_| true).0.len())
-    });
+    group.bench_function("rules", |b| b.iter(|| evaluator.run(&|_| true).0.len()));
     group.bench_function("evaluate and explain", |b| {
         b.iter(|| bangfu::evaluate(&plan, &data, &|_| true).violations.len())
     });

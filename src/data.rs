@@ -300,7 +300,7 @@ impl Bits {
     /// Appends a value.
     #[inline]
     pub fn push(&mut self, value: bool) {
-        if self.len % 64 == 0 {
+        if self.len.is_multiple_of(64) {
             self.words.push(0);
         }
         if value {
@@ -338,7 +338,7 @@ impl Bits {
         }
         self.len = len;
         self.words.truncate(len.div_ceil(64));
-        if len % 64 != 0
+        if !len.is_multiple_of(64)
             && let Some(last) = self.words.last_mut()
         {
             *last &= (1u64 << (len % 64)) - 1;

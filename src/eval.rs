@@ -817,7 +817,7 @@ impl<'a> Evaluator<'a> {
             Value::Number(n) if n.fract() == 0.0 && n.abs() < 9.0e15 => KeyAtom::Int(*n as i64),
             Value::Number(_) => return None,
             Value::Sym(sym) => KeyAtom::Sym(*sym),
-            Value::Text(text) => KeyAtom::Sym(self.data.interner.get(&**text)?),
+            Value::Text(text) => KeyAtom::Sym(self.data.interner.get(text)?),
             Value::Date(days) => KeyAtom::Date(*days),
             Value::Enum(_, variant) => KeyAtom::Enum(*variant),
             Value::Row(coll, row) => KeyAtom::Sym(self.row_key_sym(*coll, *row)?),

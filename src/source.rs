@@ -75,12 +75,17 @@ impl From<Span> for SourceSpan {
 #[derive(Clone)]
 pub struct SourceText {
     name: Arc<str>,
+    /// One pointer, so diagnostics that carry a `SourceText` stay small.
+    inner: Arc<Backing>,
+}
+
+struct Backing {
     bytes: Arc<dyn AsRef<[u8]> + Send + Sync>,
     /// The same bytes when they are a memory map, so pages already read can
     /// be handed back to the kernel ([`SourceText::release`]).
     map: Option<Arc<memmap2::Mmap>>,
     /// Newline counts, when a loader has counted them.
-    lines: Arc<OnceLock<LineIndex>>,
+    lines: OnceLock<LineIndex>,
 }
 
 /// Newlines per 4 KiB block of a file, so the line of any offset is found
@@ -157,9 +162,11 @@ impl SourceText {
     pub fn new(name: impl Into<Arc<str>>, bytes: Arc<dyn AsRef<[u8]> + Send + Sync>) -> SourceText {
         SourceText {
             name: name.into(),
-            bytes,
-            map: None,
-            lines: Arc::default(),
+            inner: Arc::new(Backing {
+                bytes,
+                map: None,
+                lines: OnceLock::new(),
+            }),
         }
     }
 
@@ -168,9 +175,11 @@ impl SourceText {
         let map = Arc::new(map);
         SourceText {
             name: name.into(),
-            bytes: map.clone(),
-            map: Some(map),
-            lines: Arc::default(),
+            inner: Arc::new(Backing {
+                bytes: map.clone(),
+                map: Some(map),
+                lines: OnceLock::new(),
+            }),
         }
     }
 
@@ -179,7 +188,7 @@ impl SourceText {
     /// in the process's memory all at once. The bytes stay readable; a later
     /// read faults them in again from the page cache.
     pub fn release(&self, range: std::ops::Range<usize>) {
-        let Some(map) = &self.map else { return };
+        let Some(map) = &self.inner.map else { return };
         const PAGE: usize = 4096;
         let start = range.start.div_ceil(PAGE) * PAGE;
         let end = (range.end.min(map.len()) / PAGE) * PAGE;
@@ -198,12 +207,12 @@ impl SourceText {
 
     /// Records the newline counts a loader made while reading the file.
     pub fn set_line_index(&self, index: LineIndex) {
-        let _ = self.lines.set(index);
+        let _ = self.inner.lines.set(index);
     }
 
     /// The newline counts, if a loader recorded them.
     pub fn line_index(&self) -> Option<&LineIndex> {
-        self.lines.get()
+        self.inner.lines.get()
     }
 
     /// A file held as a string (policy files, test inputs).
@@ -219,7 +228,7 @@ impl SourceText {
 
     /// The file's bytes.
     pub fn bytes(&self) -> &[u8] {
-        (*self.bytes).as_ref()
+        (*self.inner.bytes).as_ref()
     }
 
     /// The file's text, if it is valid UTF-8.

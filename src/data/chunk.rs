@@ -772,6 +772,10 @@ struct RefMap {
     dangling: FxHashMap<u32, Sym>,
 }
 
+/// A reference segment resolved: its id, the row of each key, and the
+/// keys that name no record (raw symbol and text).
+type ResolvedSegment = (u32, Vec<u32>, Vec<(u32, String)>);
+
 /// Puts chunks (in document order) together into a dataset.
 pub(crate) fn merge(
     schema: &DataSchema,
@@ -921,7 +925,7 @@ pub(crate) fn merge(
         })
         .collect();
     let mut refmap = RefMap::default();
-    let resolved: Vec<(u32, Vec<u32>, Vec<(u32, String)>)> = ref_segments
+    let resolved: Vec<ResolvedSegment> = ref_segments
         .iter()
         .enumerate()
         .flat_map(|(target, segments)| segments.iter().map(move |(id, seg)| (target, *id, seg)))
@@ -1251,7 +1255,10 @@ fn lookup_key(
     let hash = strings::hash_str(text.as_bytes());
     table
         .find(hash, |row| {
-            strings::eq_bytes(interner.resolve(&keys[*row as usize]).as_bytes(), text.as_bytes())
+            strings::eq_bytes(
+                interner.resolve(&keys[*row as usize]).as_bytes(),
+                text.as_bytes(),
+            )
         })
         .copied()
 }

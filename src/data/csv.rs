@@ -154,8 +154,8 @@ pub(crate) fn load_dir_with(
         if header.done {
             points.truncate(1);
         }
-        for idx in 0..points.len() {
-            tasks.push((file, idx, points[idx]));
+        for (idx, point) in points.iter().enumerate() {
+            tasks.push((file, idx, *point));
         }
         splits.push(points);
     }

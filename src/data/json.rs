@@ -1384,10 +1384,81 @@ mod tests {
         assert_eq!(check(&people(&records)).len(), crate::data::MAX_ERRORS);
     }
 
+    /// Loads `doc` in pieces of every size from 1 to 60 bytes, with and
+    /// without the fast path; every way must give the dump (or the errors,
+    /// with their messages) of one jiter pass.
+    fn assert_pieces_agree(doc: &str) {
+        let schema = fixture::schema();
+        let outcome = |chunk: Option<usize>, fast: bool| match load_with(
+            SourceText::from_string("t.json", doc),
+            &schema,
+            chunk,
+            fast,
+        ) {
+            Ok(dataset) => fixture::dump(&schema, &dataset),
+            Err(errors) => {
+                let messages: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+                format!("{:?}\n{:?}", fixture::codes_at(&errors), messages)
+            }
+        };
+        let whole = outcome(None, false);
+        assert_eq!(outcome(None, true), whole, "fast path");
+        for chunk in 1..60 {
+            assert_eq!(outcome(Some(chunk), true), whole, "pieces of {chunk} bytes");
+            assert_eq!(
+                outcome(Some(chunk), false),
+                whole,
+                "pieces of {chunk} bytes, jiter"
+            );
+        }
+    }
+
+    #[test]
+    fn pieces_agree_with_one_pass() {
+        assert_pieces_agree(JSON_DOC);
+        // Cuts that look like record starts inside strings, a record of
+        // another shape, escapes, nested values and lists.
+        let tricky = people(&[
+            &person("p1", r#", "nick": "},{\"id\": \"x\"}""#),
+            &person("p2", r#", "nick": "a\nb""#),
+            &person("p3", r#", "team": {"a": [1, {"b": 2}]}"#),
+            &person("p4", "").replace(r#""friends": []"#, r#""friends": ["p1", "p2"]"#),
+            &person("p5", "").replace(r#""age": 1"#, r#""age": 1e2"#),
+        ]);
+        assert_pieces_agree(&tricky);
+    }
+
+    #[test]
+    fn pieces_agree_on_errors() {
+        let doc = people(&[
+            &person("p1", r#", "nick": 5"#),
+            &person("p2", "").replace(r#""age": 1"#, r#""age": "thirty""#),
+            &person("p1", ""),
+            "\"id\": \"p4\"",
+            &person("p5", r#", "bogus": true"#),
+        ]);
+        assert_pieces_agree(&doc);
+        assert_pieces_agree(&format!("{doc}trailing"));
+        assert_pieces_agree(&doc.replace("p5", "p5\u{1}"));
+    }
+
     proptest! {
         #[test]
         fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
             let _ = load(SourceText::new("t.json", std::sync::Arc::new(bytes)), &fixture::schema());
+        }
+
+        #[test]
+        fn pieces_agree_on_mutated_documents(edits in proptest::collection::vec((any::<prop::sample::Index>(), "[{},:\\[\\]\"0-9a-z ]"), 1..4)) {
+            let mut doc = JSON_DOC.to_string();
+            for (idx, text) in edits {
+                let mut at = idx.index(doc.len() + 1);
+                while !doc.is_char_boundary(at) {
+                    at -= 1;
+                }
+                doc.insert_str(at, &text);
+            }
+            assert_pieces_agree(&doc);
         }
 
         #[test]

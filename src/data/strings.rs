@@ -440,7 +440,7 @@ fn build_lookup(
     want_remaps: Option<()>,
 ) -> (Lookup, Vec<Vec<u32>>) {
     let timing = super::Timing::start("strings: bucket");
-    let buckets: Vec<(Vec<(u32, u32)>, Vec<u32>)> = order
+    let buckets: Vec<Bucket> = order
         .par_iter()
         .map(|&id| {
             let segment = &segments[id as usize];
@@ -466,7 +466,7 @@ fn build_lookup(
         .collect();
     drop(timing);
     let timing = super::Timing::start("strings: shards");
-    let per_shard: Vec<(HashTable<Sym>, Vec<(u32, u32, Sym)>)> = (0..SHARDS)
+    let per_shard: Vec<ShardResult> = (0..SHARDS)
         .into_par_iter()
         .map(|shard| {
             let count: usize = buckets
@@ -529,6 +529,14 @@ fn build_lookup(
     let shards = per_shard.into_iter().map(|(table, _)| table).collect();
     (Lookup { shards }, remaps)
 }
+
+/// One segment's strings as (low hash bits, index), sorted by shard, and
+/// where each shard's run starts.
+type Bucket = (Vec<(u32, u32)>, Vec<u32>);
+
+/// A shard's table and the strings it found repeated: (segment, index,
+/// canonical symbol).
+type ShardResult = (HashTable<Sym>, Vec<(u32, u32, Sym)>);
 
 /// The canonical form of every chunk's strings.
 pub(crate) struct Canonical {

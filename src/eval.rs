@@ -306,6 +306,23 @@ impl<'a> Evaluator<'a> {
                 continue;
             }
             let _rule_timing = crate::data::Timing::start(format!("  rule {}", rule.id));
+            // The indexes the rule probes, built side by side before its
+            // records are (built on first use by one record, they would
+            // hold the other threads up one after another).
+            let mut needed = Vec::new();
+            for expr in rule
+                .filter
+                .iter()
+                .chain(rule.lets.iter().map(|(_, expr)| expr))
+                .chain(rule.requires.iter().map(|(expr, _)| expr))
+            {
+                lookups_in(expr, &mut needed);
+            }
+            needed.sort_unstable();
+            needed.dedup();
+            needed.par_iter().for_each(|idx| {
+                self.index(*idx);
+            });
             match rule.entity {
                 Some(coll) => {
                     let len = self.data.collections[coll as usize].len as u32;
@@ -1188,6 +1205,50 @@ fn cell_atoms(
     }
 }
 
+/// The indexes an expression probes (not those of invariants, which are
+/// computed once anyway).
+fn lookups_in(expr: &PExpr, out: &mut Vec<usize>) {
+    match expr {
+        PExpr::Lookup { index, probes } => {
+            out.push(*index as usize);
+            probes.iter().for_each(|probe| lookups_in(probe, out));
+        }
+        PExpr::Field { base, .. } => lookups_in(base, out),
+        PExpr::Project { source, .. } => lookups_in(source, out),
+        PExpr::Index(a, b)
+        | PExpr::And(a, b)
+        | PExpr::Or(a, b)
+        | PExpr::Binary {
+            left: a, right: b, ..
+        } => {
+            lookups_in(a, out);
+            lookups_in(b, out);
+        }
+        PExpr::Not(a) | PExpr::Neg(a) => lookups_in(a, out),
+        PExpr::If(a, b, c) => {
+            lookups_in(a, out);
+            lookups_in(b, out);
+            lookups_in(c, out);
+        }
+        PExpr::Call { args, .. } | PExpr::CallFn { args, .. } | PExpr::Template(args) => {
+            args.iter().for_each(|arg| lookups_in(arg, out));
+        }
+        PExpr::List(elems) => {
+            for (value, condition) in elems {
+                lookups_in(value, out);
+                if let Some(condition) = condition {
+                    lookups_in(condition, out);
+                }
+            }
+        }
+        PExpr::Filter { source, cond, .. } => {
+            lookups_in(source, out);
+            lookups_in(cond, out);
+        }
+        _ => {}
+    }
+}
+
 /// What reading index keys needs: a reference is keyed by its target's
 /// key, which lives in the target collection's key column.
 struct KeyReader<'a> {
@@ -1238,9 +1299,27 @@ fn build_index(spec: &IndexSpec, data: &Dataset, schema: &crate::data::DataSchem
     }
     let mut map: FxHashMap<Vec<KeyAtom>, Vec<u32>> = FxHashMap::default();
     let mut per_key: Vec<Vec<KeyAtom>> = vec![Vec::new(); spec.keys.len()];
+    let mut scratch: Vec<KeyAtom> = Vec::with_capacity(spec.keys.len());
     for row in 0..collection.len {
         for ((key, column), atoms) in spec.keys.iter().zip(&columns).zip(per_key.iter_mut()) {
             cell_atoms(&reader, column, row, key.list, atoms);
+        }
+        // The common case, one atom per part: no allocation unless the key
+        // is new.
+        if per_key.iter().all(|atoms| atoms.len() == 1) {
+            scratch.clear();
+            scratch.extend(per_key.iter().map(|atoms| atoms[0]));
+            match map.get_mut(scratch.as_slice()) {
+                Some(rows) => {
+                    if rows.last() != Some(&(row as u32)) {
+                        rows.push(row as u32);
+                    }
+                }
+                None => {
+                    map.insert(scratch.clone(), vec![row as u32]);
+                }
+            }
+            continue;
         }
         // At most one key part is a list, so the combinations are the
         // elements of that list, each with the scalar parts.

@@ -31,6 +31,7 @@ pub mod data;
 pub mod diag;
 pub mod eval;
 pub mod explain;
+pub mod fmt;
 pub mod render;
 pub mod resolve;
 pub mod source;

@@ -8,6 +8,8 @@
 //! library below it never prints.
 
 pub mod check;
+pub mod fmt;
+pub mod lint;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -43,6 +45,16 @@ pub enum Command {
     /// Exit status: 0 when no violation of severity error is found, 1 when
     /// some are, 2 on a usage, policy or data error.
     Check(check::CheckArgs),
+    /// Lay policy files out the canonical way, keeping every comment.
+    ///
+    /// Exit status: 0 when every file is formatted, 1 with `--check` when
+    /// some file is not (a diff is printed), 2 when a file does not parse.
+    Fmt(fmt::FmtArgs),
+    /// Run the static checks of policy files alone, without data.
+    ///
+    /// Exit status: 0 without errors (warnings are printed), 1 with
+    /// `--deny-warnings` and warnings, 2 with errors.
+    Lint(lint::LintArgs),
 }
 
 /// `--format` values.
@@ -120,6 +132,8 @@ pub fn run() -> ExitCode {
     install_report_handler();
     let code = match cli.command {
         Command::Check(args) => check::run(&args),
+        Command::Fmt(args) => fmt::run(&args),
+        Command::Lint(args) => lint::run(&args),
     };
     ExitCode::from(code)
 }
@@ -153,6 +167,17 @@ pub fn report_errors<E: Diagnostic + Send + Sync + 'static>(errors: Vec<E>) {
     }
     if n_errors > 1 {
         eprintln!("{n_errors} errors");
+    }
+}
+
+/// Prints warnings to stderr, with their count.
+pub fn report_warnings<E: Diagnostic + Send + Sync + 'static>(warnings: Vec<E>) {
+    let n_warnings = warnings.len();
+    for warning in warnings {
+        eprintln!("{:?}", miette::Report::new(warning));
+    }
+    if n_warnings > 1 {
+        eprintln!("{n_warnings} warnings");
     }
 }
 

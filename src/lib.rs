@@ -23,6 +23,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod analyze;
 pub mod ast;
 pub mod check;
 pub mod cli;
@@ -66,6 +67,10 @@ pub enum Error {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Check(#[from] check::CheckError),
+    /// The checks that need a typed program (constant requires, warnings).
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Lint(#[from] check::lint::LintError),
     /// Compile.
     #[error(transparent)]
     #[diagnostic(transparent)]
@@ -138,53 +143,15 @@ impl ParamArg {
 }
 
 /// Parses, resolves, checks and compiles policy files with param overrides.
+///
+/// Every stage reports all the errors it finds (see [`analyze`]); warnings
+/// are dropped here: [`analyze::analyze`] gives them too.
 pub fn compile_policies(files: &[PolicyFile], params: &[ParamArg]) -> Result<Plan, Vec<Error>> {
-    let mut sources = source::SourceMap::new();
-    let mut lowerer = ast::Lowerer::new();
-    let mut asts = Vec::new();
-    let mut errors: Vec<Error> = Vec::new();
-    for file in files {
-        let text = source::SourceText::from_string(file.name.as_str(), file.text.as_str());
-        let id = sources.add(text.clone());
-        match lowerer.lower_file(id, &text) {
-            Ok(ast) => asts.push(ast),
-            Err(error) => errors.push(error.into()),
-        }
+    let analysis = analyze::analyze(files, params, analyze::Options::default());
+    match analysis.plan {
+        Some(plan) if analysis.errors.is_empty() => Ok(plan),
+        _ => Err(analysis.errors),
     }
-    let mut overrides = Vec::new();
-    for param in params {
-        let whole = source::SourceText::from_string("--param", param.arg.as_str());
-        let whole_id = sources.add(whole);
-        let value_text = source::SourceText::from_string(
-            format!(
-                "--param {}",
-                &param.arg[..param.value.start.saturating_sub(1)]
-            ),
-            &param.arg[param.value.clone()],
-        );
-        let value_id = sources.add(value_text.clone());
-        let ident = |range: &std::ops::Range<usize>| ast::Ident {
-            name: param.arg[range.clone()].to_string(),
-            span: source::Span::new(whole_id, range.start, range.end),
-        };
-        match lowerer.lower_expr(value_id, &value_text) {
-            Ok(value) => overrides.push(resolve::ParamOverride {
-                policy: ident(&param.policy),
-                param: ident(&param.param),
-                value,
-            }),
-            Err(error) => errors.push(error.into()),
-        }
-    }
-    if !errors.is_empty() {
-        return Err(errors);
-    }
-    let resolved = resolve::resolve(asts, overrides, &sources)
-        .map_err(|errors| errors.into_iter().map(Error::from).collect::<Vec<_>>())?;
-    let checked = check::check(&resolved, &sources)
-        .map_err(|errors| errors.into_iter().map(Error::from).collect::<Vec<_>>())?;
-    compile::compile(&checked, &sources)
-        .map_err(|errors| errors.into_iter().map(Error::from).collect())
 }
 
 /// Loads the dataset at `path` for `plan`.

@@ -15,6 +15,7 @@
 
 pub mod csv;
 pub mod json;
+pub mod refs;
 pub mod yaml;
 
 #[cfg(test)]
@@ -737,6 +738,49 @@ pub enum DataError {
         /// Name.
         name: String,
     },
+    /// A reference whose key names no record (only with `--strict-refs`;
+    /// otherwise rules read it as null).
+    ///
+    /// `{"people": [{"id": "a", "team": "t9"}], "teams": []}` triggers it.
+    #[error("`{field}` refers to `{key}`, but no record of `{target}` has that key")]
+    #[diagnostic(code(E0515), help("{help}"))]
+    DanglingReference {
+        /// The file.
+        #[source_code]
+        src: SourceText,
+        /// The record holding the reference.
+        #[label("this record")]
+        span: SourceSpan,
+        /// `collection.field`.
+        field: String,
+        /// The key as written.
+        key: String,
+        /// The referenced collection.
+        target: String,
+        /// Did-you-mean, or how to fix it.
+        help: String,
+    },
+}
+
+impl DataError {
+    /// A reference naming no record (`--strict-refs`).
+    pub fn dangling(
+        src: SourceText,
+        span: SourceSpan,
+        field: String,
+        key: String,
+        target: String,
+        help: String,
+    ) -> DataError {
+        DataError::DanglingReference {
+            src,
+            span,
+            field,
+            key,
+            target,
+            help,
+        }
+    }
 }
 
 /// At most this many data errors are collected before a loader stops.

@@ -9,11 +9,14 @@ use miette::SourceSpan;
 
 use super::{
     CliError, EXIT_ERROR, EXIT_OK, EXIT_VIOLATIONS, FormatArg, read_policies, report_errors,
+    report_warnings,
 };
+use crate::analyze::{Options, analyze};
+use crate::data;
 use crate::diag::{self, Severity};
 use crate::render::{self, Format};
 use crate::source::SourceText;
-use crate::{ParamArg, compile_policies, evaluate, load_data};
+use crate::{ParamArg, evaluate, load_data};
 
 /// Arguments of `bangfu check`.
 #[derive(Debug, Args)]
@@ -33,6 +36,10 @@ pub struct CheckArgs {
     /// Override a param: `POLICY.NAME=VALUE`, VALUE a bangfu literal (repeatable).
     #[arg(long = "param", value_name = "POLICY.NAME=VALUE")]
     pub params: Vec<String>,
+    /// Report references whose key names no record (E0515) instead of
+    /// reading them as null.
+    #[arg(long)]
+    pub strict_refs: bool,
 }
 
 /// Runs `bangfu check`; returns the exit code.
@@ -59,10 +66,12 @@ pub fn run(args: &CheckArgs) -> u8 {
             }
         }
     }
-    let plan = match compile_policies(&files, &params) {
-        Ok(plan) => plan,
-        Err(errors) => {
-            report_errors(errors);
+    let analysis = analyze(&files, &params, Options::default());
+    report_warnings(analysis.warnings);
+    let plan = match analysis.plan {
+        Some(plan) if analysis.errors.is_empty() => plan,
+        _ => {
+            report_errors(analysis.errors);
             return EXIT_ERROR;
         }
     };
@@ -82,11 +91,30 @@ pub fn run(args: &CheckArgs) -> u8 {
         );
         return EXIT_OK;
     };
-    let data = match load_data(data_path, &plan) {
-        Ok(data) => data,
-        Err(errors) => {
-            report_errors(errors);
-            return EXIT_ERROR;
+    let data = if args.strict_refs {
+        let mut schema = plan.schema.data.clone();
+        data::refs::keep_ref_fields(&mut schema);
+        match data::load(data_path, &schema) {
+            Ok(data) => {
+                let dangling = data::refs::dangling_refs(&schema, &data);
+                if !dangling.is_empty() {
+                    report_errors(dangling);
+                    return EXIT_ERROR;
+                }
+                data
+            }
+            Err(errors) => {
+                report_errors(errors);
+                return EXIT_ERROR;
+            }
+        }
+    } else {
+        match load_data(data_path, &plan) {
+            Ok(data) => data,
+            Err(errors) => {
+                report_errors(errors);
+                return EXIT_ERROR;
+            }
         }
     };
     let selected = |rule: &crate::compile::RulePlan| {

@@ -84,10 +84,11 @@ pub fn run(args: &CheckArgs) -> u8 {
     };
     let Some(data_path) = &args.data else {
         eprintln!(
-            "policies ok: {} polic{}, {} rules (no data given)",
+            "policies ok: {} polic{}, {} rule{} (no data given)",
             plan.policies.len(),
             if plan.policies.len() == 1 { "y" } else { "ies" },
-            plan.rules.len()
+            plan.rules.len(),
+            if plan.rules.len() == 1 { "" } else { "s" }
         );
         return EXIT_OK;
     };

@@ -71,8 +71,13 @@ pub fn run(args: &FmtArgs) -> u8 {
         (false, true) => ("reformatted", "file"),
         (false, false) => ("reformatted", "files"),
     };
+    let not_parsed = if n_errors > 0 {
+        format!(", {n_errors} not formatted (errors above)")
+    } else {
+        String::new()
+    };
     eprintln!(
-        "{n_changed} {plural} {verb}, {} already formatted",
+        "{n_changed} {plural} {verb}, {} already formatted{not_parsed}",
         files.len() - n_changed - n_errors
     );
     if n_errors > 0 {

@@ -453,3 +453,98 @@ fn direct_children<'e>(expr: &'e Expr, out: &mut Vec<&'e Expr>) {
         | ExprKind::Name(_) => {}
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use miette::Diagnostic;
+
+    use crate::analyze::{Options, analyze};
+    use crate::{Error, PolicyFile};
+
+    const SCHEMA: &str = "schema { collection people key id { id: string  age: int  boss: ref people?  team: ref teams? } collection teams key id { id: string  lead: ref people?  size: int } }";
+
+    /// The codes of every error and warning for a policy, in order.
+    fn check(policy: &str) -> Vec<String> {
+        let files = [
+            PolicyFile::new("schema.bangfu", SCHEMA),
+            PolicyFile::new("p.bangfu", policy),
+        ];
+        let analysis = analyze(&files, &[], Options::default());
+        let code = |e: &Error| e.code().map(|c| c.to_string()).unwrap_or_default();
+        analysis
+            .errors
+            .iter()
+            .chain(&analysis.warnings)
+            .map(code)
+            .collect()
+    }
+
+    fn rule(body: &str) -> Vec<String> {
+        check(&format!("policy p {{ rule r {{ {body} }} }}"))
+    }
+
+    #[test]
+    fn navigation_without_a_check_warns() {
+        assert_eq!(rule("for x in people  require x.boss.age > 3"), ["W0351"]);
+        assert_eq!(
+            rule("for x in people  require x.team.lead.age > 3"),
+            ["W0351", "W0351"]
+        );
+        assert_eq!(
+            rule("for x in people  require count(people where team.size > 1) > 0"),
+            ["W0351"]
+        );
+        assert_eq!(
+            rule("for x in people  require x.boss.age > 3 or x.boss == null"),
+            ["W0351"]
+        );
+    }
+
+    #[test]
+    fn checked_navigation_does_not_warn() {
+        for body in [
+            "for x in people where x.boss != null  require x.boss.age > 3",
+            "for x in people  require x.boss != null and x.boss.age > 3",
+            "for x in people  require x.boss == null or x.boss.age > 3",
+            "for x in people  require x.boss != null  require x.boss.age > 3",
+            "for x in people  require (x.boss.age ?? 0) > 3",
+            "for x in people  require x.boss.age == null",
+            "for x in people  require if x.boss != null then x.boss.age > 3 else true",
+            "for x in people  require if x.boss == null then true else x.boss.age > 3",
+            "for x in people  require x.team.lead != null and x.team.lead.age > 3",
+            "for x in people  require count(people where team != null and team.size > 1) > 0",
+            "for x in people  require x.age > 3  message \"{x.boss.age}\"",
+        ] {
+            assert_eq!(rule(body), Vec::<String>::new(), "{body}");
+        }
+    }
+
+    #[test]
+    fn a_constant_require_is_an_error() {
+        assert_eq!(rule("for x in people  require 1 > 2"), ["E0313"]);
+        assert_eq!(
+            check("policy p { param n: int = 3  rule r { for x in people  require n > 2 } }"),
+            ["E0313"]
+        );
+        assert!(rule("require count(people) > 2").is_empty());
+        assert!(rule("for x in people  let a = x.age  require a > 2").is_empty());
+    }
+
+    #[test]
+    fn unused_params_and_lets_warn() {
+        assert_eq!(
+            check("policy p { param n: int = 3  param m: int = 4  rule r { for x in people  require x.age > m } }"),
+            ["W0350"]
+        );
+        assert_eq!(
+            rule("for x in people  let a = x.age  let b = a + 1  require a > 2"),
+            ["W0352"]
+        );
+        assert!(rule("for x in people  let a = x.age  require x.age > 2  message \"{a}\"").is_empty());
+    }
+
+    #[test]
+    fn a_for_without_where_is_fine() {
+        assert!(rule("for x in people  require x.age > 2").is_empty());
+    }
+}

@@ -11,7 +11,10 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
         let path = entry.path();
         if path.is_dir() {
             collect(&path, out);
-        } else if path.extension().is_some_and(|ext| ext == "bangfu") {
+        } else if path
+            .extension()
+            .is_some_and(|ext| ext == "bangfu" || ext == "rhai" || ext == "json" || ext == "yaml")
+        {
             out.push(path);
         }
     }
@@ -25,7 +28,7 @@ fn main() {
     collect(&policies, &mut files);
     files.sort();
     let mut code = String::from(
-        "/// The bundled policy files: path relative to the repository, and text.\npub const BUNDLED: &[(&str, &str)] = &[\n",
+        "/// The bundled policy files (and their rhai scripts and test data): path\n/// relative to the repository, and text.\npub const BUNDLED: &[(&str, &str)] = &[\n",
     );
     for file in &files {
         println!("cargo:rerun-if-changed={}", file.display());

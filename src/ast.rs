@@ -29,10 +29,133 @@ pub struct Ident {
 /// One parsed file.
 #[derive(Clone, Debug, Default)]
 pub struct File {
+    /// `import "path"` declarations.
+    pub imports: Vec<Import>,
     /// Schemas, in file order.
     pub schemas: Vec<Schema>,
     /// Policies, in file order.
     pub policies: Vec<Policy>,
+    /// Functions written in the language.
+    pub functions: Vec<FnDecl>,
+    /// Functions written in rhai, by script file.
+    pub scripts: Vec<ScriptDecl>,
+    /// Policy tests.
+    pub tests: Vec<TestDecl>,
+}
+
+/// `import "path"`
+#[derive(Clone, Debug)]
+pub struct Import {
+    /// The path as written.
+    pub path: String,
+    /// Where.
+    pub span: Span,
+}
+
+/// A parameter of a function.
+#[derive(Clone, Debug)]
+pub struct FnParam {
+    /// Name.
+    pub name: Ident,
+    /// Type.
+    pub ty: TypeExpr,
+}
+
+/// `fn NAME(params) -> TYPE = BODY`
+#[derive(Clone, Debug)]
+pub struct FnDecl {
+    /// Doc comment.
+    pub doc: String,
+    /// Name.
+    pub name: Ident,
+    /// Parameters.
+    pub params: Vec<FnParam>,
+    /// Result type.
+    pub ret: TypeExpr,
+    /// Body.
+    pub body: Expr,
+}
+
+/// `script "file.rhai" { fn NAME(params) -> TYPE … }`
+#[derive(Clone, Debug)]
+pub struct ScriptDecl {
+    /// Doc comment.
+    pub doc: String,
+    /// Path of the rhai file, relative to the declaring file.
+    pub path: String,
+    /// Where the path is written.
+    pub path_span: Span,
+    /// The functions the script provides, with their signatures.
+    pub functions: Vec<ScriptFn>,
+}
+
+/// A function signature in a `script` block.
+#[derive(Clone, Debug)]
+pub struct ScriptFn {
+    /// Doc comment.
+    pub doc: String,
+    /// Name.
+    pub name: Ident,
+    /// Parameters.
+    pub params: Vec<FnParam>,
+    /// Result type.
+    pub ret: TypeExpr,
+}
+
+/// A record literal in test data: `{ field: value, … }`.
+#[derive(Clone, Debug)]
+pub struct Record {
+    /// Fields, in order.
+    pub fields: Vec<(Ident, Expr)>,
+    /// Where.
+    pub span: Span,
+}
+
+/// The data of a policy test.
+#[derive(Clone, Debug)]
+pub enum TestData {
+    /// `data { collection [ {…}, … ] … }`
+    Inline(Vec<(Ident, Vec<Record>)>),
+    /// `data "file.json"`, relative to the test file.
+    File(String, Span),
+}
+
+/// An expected violation: `policy.rule "key"`.
+#[derive(Clone, Debug)]
+pub struct Expected {
+    /// Rule id.
+    pub rule: String,
+    /// Entity key.
+    pub key: String,
+    /// Where.
+    pub span: Span,
+}
+
+/// `test NAME "title" { … }`
+#[derive(Clone, Debug)]
+pub struct TestDecl {
+    /// Doc comment.
+    pub doc: String,
+    /// Name.
+    pub name: Ident,
+    /// Title.
+    pub title: Option<String>,
+    /// Rule id globs the test looks at (all rules when empty).
+    pub rules: Vec<String>,
+    /// Param overrides: policy, param, value.
+    pub params: Vec<(Ident, Ident, Expr)>,
+    /// The data.
+    pub data: Option<TestData>,
+    /// Expected violations (exactly these).
+    pub expect: Vec<Expected>,
+    /// Whether an `expect` block was written.
+    pub has_expect: bool,
+    /// Waivers in force.
+    pub waivers: Vec<Record>,
+    /// The date the test runs as of.
+    pub as_of: Option<(String, Span)>,
+    /// Whole declaration.
+    pub span: Span,
 }
 
 /// `schema NAME { collection … enum … }`
@@ -148,6 +271,13 @@ pub struct Policy {
     pub rules: Vec<RuleDecl>,
     /// Default severity of its rules.
     pub severity: Option<Ident>,
+    /// `effective from "DATE"`.
+    pub effective_from: Option<(String, Span)>,
+    /// `effective until "DATE"`.
+    pub effective_until: Option<(String, Span)>,
+    /// `scope { collection: expr, … }`: how each collection's records are
+    /// placed for the policy's `scope` param.
+    pub scope: Vec<(Ident, Expr)>,
     /// Whole declaration.
     pub span: Span,
 }
@@ -370,8 +500,19 @@ impl Lowerer {
         };
         for item in file_pair.into_inner() {
             match item.as_rule() {
+                Rule::import_decl => {
+                    if let Some(string) = item.into_inner().find(|p| p.as_rule() == Rule::string) {
+                        file.imports.push(Import {
+                            path: ctx.plain_string(&string)?,
+                            span: ctx.span(&string),
+                        });
+                    }
+                }
                 Rule::schema_decl => file.schemas.push(self.schema(&ctx, item)?),
                 Rule::policy_decl => file.policies.push(self.policy(&ctx, item)?),
+                Rule::fn_decl => file.functions.push(self.fn_decl(&ctx, item)?),
+                Rule::script_decl => file.scripts.push(self.script_decl(&ctx, item)?),
+                Rule::test_decl => file.tests.push(self.test_decl(&ctx, item)?),
                 _ => {}
             }
         }
@@ -579,6 +720,9 @@ impl Lowerer {
             params: Vec::new(),
             rules: Vec::new(),
             severity: None,
+            effective_from: None,
+            effective_until: None,
+            scope: Vec::new(),
             span,
         };
         for child in pair.into_inner() {
@@ -604,6 +748,35 @@ impl Lowerer {
                         .into_inner()
                         .find(|p| p.as_rule() == Rule::ident)
                         .map(|p| ctx.ident(&p))
+                }
+                Rule::effective_decl => {
+                    for part in child.into_inner() {
+                        let is_from = part.as_rule() == Rule::effective_from;
+                        if let Some(string) =
+                            part.into_inner().find(|p| p.as_rule() == Rule::string)
+                        {
+                            let value = Some((ctx.plain_string(&string)?, ctx.span(&string)));
+                            if is_from {
+                                policy.effective_from = value;
+                            } else {
+                                policy.effective_until = value;
+                            }
+                        }
+                    }
+                }
+                Rule::scope_decl => {
+                    for entry in child
+                        .into_inner()
+                        .filter(|p| p.as_rule() == Rule::scope_entry)
+                    {
+                        let mut parts = entry.into_inner();
+                        let (Some(name), Some(value)) = (parts.next(), parts.next()) else {
+                            continue;
+                        };
+                        policy
+                            .scope
+                            .push((ctx.ident(&name), self.expr(ctx, value)?));
+                    }
                 }
                 _ => {}
             }
@@ -640,6 +813,220 @@ impl Lowerer {
             ty: ty.unwrap_or_else(|| Self::missing_type(ctx, span)),
             default,
         })
+    }
+
+    fn fn_params(&mut self, ctx: &Ctx, pair: Pair<Rule>) -> Vec<FnParam> {
+        let mut params = Vec::new();
+        for param in pair.into_inner().filter(|p| p.as_rule() == Rule::fn_param) {
+            let span = ctx.span(&param);
+            let mut name = None;
+            let mut ty = None;
+            for part in param.into_inner() {
+                match part.as_rule() {
+                    Rule::ident => name = Some(ctx.ident(&part)),
+                    Rule::type_expr => ty = Some(self.type_expr(ctx, part)),
+                    _ => {}
+                }
+            }
+            params.push(FnParam {
+                name: name.unwrap_or_else(|| ctx.missing_ident()),
+                ty: ty.unwrap_or_else(|| Self::missing_type(ctx, span)),
+            });
+        }
+        params
+    }
+
+    fn fn_decl(&mut self, ctx: &Ctx, pair: Pair<Rule>) -> Result<FnDecl, SyntaxError> {
+        let span = ctx.span(&pair);
+        let mut doc = String::new();
+        let mut name = None;
+        let mut params = Vec::new();
+        let mut ret = None;
+        let mut body = None;
+        for child in pair.into_inner() {
+            match child.as_rule() {
+                Rule::doc => push_doc(&mut doc, &child),
+                Rule::ident => name = Some(ctx.ident(&child)),
+                Rule::fn_params => params = self.fn_params(ctx, child),
+                Rule::type_expr => ret = Some(self.type_expr(ctx, child)),
+                Rule::expr => body = Some(self.expr(ctx, child)?),
+                _ => {}
+            }
+        }
+        let body = match body {
+            Some(body) => body,
+            None => self.mk(span, ExprKind::Null),
+        };
+        Ok(FnDecl {
+            doc,
+            name: name.unwrap_or_else(|| ctx.missing_ident()),
+            params,
+            ret: ret.unwrap_or_else(|| Self::missing_type(ctx, span)),
+            body,
+        })
+    }
+
+    fn script_decl(&mut self, ctx: &Ctx, pair: Pair<Rule>) -> Result<ScriptDecl, SyntaxError> {
+        let span = ctx.span(&pair);
+        let mut decl = ScriptDecl {
+            doc: String::new(),
+            path: String::new(),
+            path_span: span,
+            functions: Vec::new(),
+        };
+        for child in pair.into_inner() {
+            match child.as_rule() {
+                Rule::doc => push_doc(&mut decl.doc, &child),
+                Rule::string => {
+                    decl.path = ctx.plain_string(&child)?;
+                    decl.path_span = ctx.span(&child);
+                }
+                Rule::script_fn => {
+                    let fn_span = ctx.span(&child);
+                    let mut doc = String::new();
+                    let mut name = None;
+                    let mut params = Vec::new();
+                    let mut ret = None;
+                    for part in child.into_inner() {
+                        match part.as_rule() {
+                            Rule::doc => push_doc(&mut doc, &part),
+                            Rule::ident => name = Some(ctx.ident(&part)),
+                            Rule::fn_params => params = self.fn_params(ctx, part),
+                            Rule::type_expr => ret = Some(self.type_expr(ctx, part)),
+                            _ => {}
+                        }
+                    }
+                    decl.functions.push(ScriptFn {
+                        doc,
+                        name: name.unwrap_or_else(|| ctx.missing_ident()),
+                        params,
+                        ret: ret.unwrap_or_else(|| Self::missing_type(ctx, fn_span)),
+                    });
+                }
+                _ => {}
+            }
+        }
+        Ok(decl)
+    }
+
+    fn record(&mut self, ctx: &Ctx, pair: Pair<Rule>) -> Result<Record, SyntaxError> {
+        let span = ctx.span(&pair);
+        let mut fields = Vec::new();
+        for field in pair
+            .into_inner()
+            .filter(|p| p.as_rule() == Rule::record_field)
+        {
+            let mut parts = field.into_inner();
+            let (Some(name), Some(value)) = (parts.next(), parts.next()) else {
+                continue;
+            };
+            fields.push((ctx.ident(&name), self.expr(ctx, value)?));
+        }
+        Ok(Record { fields, span })
+    }
+
+    fn test_decl(&mut self, ctx: &Ctx, pair: Pair<Rule>) -> Result<TestDecl, SyntaxError> {
+        let span = ctx.span(&pair);
+        let mut test = TestDecl {
+            doc: String::new(),
+            name: ctx.missing_ident(),
+            title: None,
+            rules: Vec::new(),
+            params: Vec::new(),
+            data: None,
+            expect: Vec::new(),
+            has_expect: false,
+            waivers: Vec::new(),
+            as_of: None,
+            span,
+        };
+        for child in pair.into_inner() {
+            match child.as_rule() {
+                Rule::doc => push_doc(&mut test.doc, &child),
+                Rule::ident => test.name = ctx.ident(&child),
+                Rule::string => test.title = Some(ctx.plain_string(&child)?),
+                Rule::test_rules => {
+                    for string in child.into_inner().filter(|p| p.as_rule() == Rule::string) {
+                        test.rules.push(ctx.plain_string(&string)?);
+                    }
+                }
+                Rule::test_param => {
+                    let mut idents = Vec::new();
+                    let mut value = None;
+                    for part in child.into_inner() {
+                        match part.as_rule() {
+                            Rule::ident => idents.push(ctx.ident(&part)),
+                            Rule::expr => value = Some(self.expr(ctx, part)?),
+                            _ => {}
+                        }
+                    }
+                    if let ([policy, param], Some(value)) = (idents.as_slice(), value) {
+                        test.params.push((policy.clone(), param.clone(), value));
+                    }
+                }
+                Rule::test_data => {
+                    let mut collections = Vec::new();
+                    for collection in child
+                        .into_inner()
+                        .filter(|p| p.as_rule() == Rule::data_collection)
+                    {
+                        let mut name = None;
+                        let mut records = Vec::new();
+                        for part in collection.into_inner() {
+                            match part.as_rule() {
+                                Rule::ident => name = Some(ctx.ident(&part)),
+                                Rule::record => records.push(self.record(ctx, part)?),
+                                _ => {}
+                            }
+                        }
+                        if let Some(name) = name {
+                            collections.push((name, records));
+                        }
+                    }
+                    test.data = Some(TestData::Inline(collections));
+                }
+                Rule::test_data_file => {
+                    if let Some(string) = child.into_inner().find(|p| p.as_rule() == Rule::string) {
+                        test.data = Some(TestData::File(
+                            ctx.plain_string(&string)?,
+                            ctx.span(&string),
+                        ));
+                    }
+                }
+                Rule::test_expect => {
+                    test.has_expect = true;
+                    for expected in child.into_inner().filter(|p| p.as_rule() == Rule::expected) {
+                        let expected_span = ctx.span(&expected);
+                        let mut idents = Vec::new();
+                        let mut key = String::new();
+                        for part in expected.into_inner() {
+                            match part.as_rule() {
+                                Rule::ident => idents.push(part.as_str().to_string()),
+                                Rule::string => key = ctx.plain_string(&part)?,
+                                _ => {}
+                            }
+                        }
+                        test.expect.push(Expected {
+                            rule: idents.join("."),
+                            key,
+                            span: expected_span,
+                        });
+                    }
+                }
+                Rule::test_waiver => {
+                    if let Some(record) = child.into_inner().find(|p| p.as_rule() == Rule::record) {
+                        test.waivers.push(self.record(ctx, record)?);
+                    }
+                }
+                Rule::test_as_of => {
+                    if let Some(string) = child.into_inner().find(|p| p.as_rule() == Rule::string) {
+                        test.as_of = Some((ctx.plain_string(&string)?, ctx.span(&string)));
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(test)
     }
 
     fn rule(&mut self, ctx: &Ctx, pair: Pair<Rule>) -> Result<RuleDecl, SyntaxError> {

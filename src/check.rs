@@ -98,8 +98,13 @@ pub enum NameRes {
         /// The field.
         member: Member,
     },
-    /// A param of the enclosing policy, by index.
-    Param(u32),
+    /// A param of the enclosing policy or one it extends.
+    Param {
+        /// Policy index.
+        policy: u32,
+        /// Param index within the policy.
+        param: u32,
+    },
     /// A whole collection.
     Collection(u32),
     /// An enum variant.
@@ -159,6 +164,8 @@ pub enum Builtin {
     Abs,
     /// `round(x, digits)`
     Round,
+    /// `starts_with_any(s, prefixes)`
+    StartsWithAny,
 }
 
 const BUILTINS: &[(&str, Builtin, usize, usize)] = &[
@@ -180,6 +187,7 @@ const BUILTINS: &[(&str, Builtin, usize, usize)] = &[
     ("year", Builtin::Year, 1, 1),
     ("abs", Builtin::Abs, 1, 1),
     ("round", Builtin::Round, 1, 2),
+    ("starts_with_any", Builtin::StartsWithAny, 2, 2),
 ];
 
 /// Extra facts about a collection that the loaders do not need.
@@ -256,6 +264,47 @@ pub struct CheckedPolicy {
     pub rules: Vec<CheckedRule>,
     /// Parent policy.
     pub parent: Option<usize>,
+    /// `scope` entries: collection and the expression placing its records
+    /// (checked with the record's fields in scope, element in slot 0).
+    pub scope: Vec<(u32, Expr)>,
+    /// The `scope` param (policy, param) the entries are tested against.
+    pub scope_param: Option<(u32, u32)>,
+    /// First day in effect (days since 1970-01-01).
+    pub effective_from: Option<i32>,
+    /// Last day in effect.
+    pub effective_until: Option<i32>,
+}
+
+/// What a function is made of.
+#[derive(Clone, Debug)]
+pub enum FnBody {
+    /// Written in the language: the body over slots `0..n_params` and more.
+    Bangfu {
+        /// The body.
+        body: Expr,
+        /// Slots the body needs.
+        n_slots: u32,
+    },
+    /// Written in rhai.
+    Script {
+        /// Index into `CheckedProgram::scripts`.
+        script: u32,
+    },
+}
+
+/// A checked function.
+#[derive(Clone, Debug)]
+pub struct CheckedFunction {
+    /// Name.
+    pub name: String,
+    /// Parameter names and types.
+    pub params: Vec<(String, Type)>,
+    /// Result type.
+    pub ret: Type,
+    /// The body.
+    pub body: FnBody,
+    /// The declaration's name, for diagnostics.
+    pub span: Span,
 }
 
 /// The checked program and its side tables.
@@ -275,6 +324,12 @@ pub struct CheckedProgram {
     pub binders: FxHashMap<ExprId, u32>,
     /// The builtin of every call.
     pub calls: FxHashMap<ExprId, Builtin>,
+    /// Functions written in the language or in rhai.
+    pub functions: Vec<CheckedFunction>,
+    /// The function of every call of one.
+    pub fn_calls: FxHashMap<ExprId, u32>,
+    /// rhai scripts.
+    pub scripts: Vec<crate::resolve::ResolvedScript>,
 }
 
 /// Every problem the check stage can report.
@@ -452,6 +507,68 @@ pub enum CheckError {
         /// Param.
         name: String,
     },
+    /// A function that calls itself, directly or through others.
+    #[error("function `{name}` calls itself through `{chain}`")]
+    #[diagnostic(
+        code(E0330),
+        help("bangfu functions are not recursive: aggregate over a collection instead")
+    )]
+    RecursiveFunction {
+        /// The file.
+        #[source_code]
+        src: SourceText,
+        /// The function.
+        #[label("recursive")]
+        span: SourceSpan,
+        /// Name.
+        name: String,
+        /// The cycle.
+        chain: String,
+    },
+    /// A `scope` block without a `scope` param.
+    #[error("policy `{policy}` has a `scope` block but no `scope` param")]
+    #[diagnostic(
+        code(E0331),
+        help(
+            "declare `param scope: list<string> = [\"PREFIX\"]`: the code prefixes the policy applies to"
+        )
+    )]
+    ScopeWithoutParam {
+        /// The file.
+        #[source_code]
+        src: SourceText,
+        /// The policy name.
+        #[label("here")]
+        span: SourceSpan,
+        /// Policy.
+        policy: String,
+    },
+    /// A bad date in `effective`.
+    #[error("`{value}` is not a valid date")]
+    #[diagnostic(code(E0332), help("write dates as \"YYYY-MM-DD\""))]
+    InvalidDate {
+        /// The file.
+        #[source_code]
+        src: SourceText,
+        /// Where.
+        #[label("not YYYY-MM-DD")]
+        span: SourceSpan,
+        /// The text.
+        value: String,
+    },
+    /// A function named like a builtin.
+    #[error("function `{name}` has the name of a built-in function")]
+    #[diagnostic(code(E0333), help("rename the function"))]
+    ShadowedBuiltin {
+        /// The file.
+        #[source_code]
+        src: SourceText,
+        /// Where.
+        #[label("built-in name")]
+        span: SourceSpan,
+        /// Name.
+        name: String,
+    },
     /// A variant of several enums.
     #[error("`{name}` is a variant of several enums ({enums})")]
     #[diagnostic(
@@ -487,8 +604,11 @@ struct Checker<'a> {
     binders: FxHashMap<ExprId, u32>,
     calls: FxHashMap<ExprId, Builtin>,
     scopes: Vec<Scope>,
-    params: Vec<(String, Type)>,
+    params: Vec<(String, Type, NameRes)>,
     n_slots: u32,
+    function_index: Vec<(String, u32)>,
+    function_sigs: Vec<(Vec<Type>, Type)>,
+    fn_calls: FxHashMap<ExprId, u32>,
 }
 
 /// Checks a resolved program.
@@ -509,38 +629,153 @@ pub fn check(
         scopes: Vec::new(),
         params: Vec::new(),
         n_slots: 0,
+        function_index: Vec::new(),
+        function_sigs: Vec::new(),
+        fn_calls: FxHashMap::default(),
     };
-    let mut policies = Vec::new();
+    // Functions: signatures first, so calls anywhere can be checked.
+    let mut function_decls: Vec<FunctionDecl<'_>> = Vec::new();
+    for decl in &program.functions {
+        let params = decl
+            .params
+            .iter()
+            .map(|p| (p.name.name.clone(), checker.type_of_decl(&p.ty)))
+            .collect();
+        let ret = checker.type_of_decl(&decl.ret);
+        function_decls.push((
+            decl.name.name.clone(),
+            params,
+            ret,
+            FnBody::Bangfu {
+                body: decl.body.clone(),
+                n_slots: 0,
+            },
+            decl.name.span,
+            Some(&decl.body),
+        ));
+    }
+    for (script_idx, script) in program.scripts.iter().enumerate() {
+        for decl in &script.decl.functions {
+            let params = decl
+                .params
+                .iter()
+                .map(|p| (p.name.name.clone(), checker.type_of_decl(&p.ty)))
+                .collect();
+            let ret = checker.type_of_decl(&decl.ret);
+            function_decls.push((
+                decl.name.name.clone(),
+                params,
+                ret,
+                FnBody::Script {
+                    script: script_idx as u32,
+                },
+                decl.name.span,
+                None,
+            ));
+        }
+    }
+    for (idx, (name, params, ret, _, span, _)) in function_decls.iter().enumerate() {
+        if BUILTINS.iter().any(|(builtin, ..)| builtin == name) {
+            checker.errors.push(CheckError::ShadowedBuiltin {
+                src: checker.src(*span),
+                span: (*span).into(),
+                name: name.clone(),
+            });
+        }
+        checker.function_index.push((name.clone(), idx as u32));
+        checker
+            .function_sigs
+            .push((params.iter().map(|(_, t)| t.clone()).collect(), ret.clone()));
+    }
+    let mut functions = Vec::new();
+    let mut callees: Vec<Vec<u32>> = Vec::new();
+    for (name, params, ret, mut body, span, body_expr) in function_decls {
+        let mut called = Vec::new();
+        if let Some(body_expr) = body_expr {
+            checker.scopes.clear();
+            checker.params.clear();
+            checker.n_slots = 0;
+            for (param_name, param_ty) in &params {
+                let slot = checker.new_slot();
+                checker.scopes.push(Scope::Local {
+                    name: param_name.clone(),
+                    slot,
+                    ty: param_ty.clone(),
+                });
+            }
+            let before: Vec<ExprId> = checker.fn_calls.keys().copied().collect();
+            let found = checker.expr(body_expr, Some(&ret));
+            checker.expect_type(
+                body_expr,
+                &found,
+                &ret,
+                &format!(
+                    "function `{name}` is declared to return `{}`",
+                    checker.type_name(&ret)
+                ),
+            );
+            walk(body_expr, &mut |e| {
+                if !before.contains(&e.id)
+                    && let Some(callee) = checker.fn_calls.get(&e.id)
+                {
+                    called.push(*callee);
+                }
+            });
+            body = FnBody::Bangfu {
+                body: body_expr.clone(),
+                n_slots: checker.n_slots,
+            };
+        }
+        callees.push(called);
+        functions.push(CheckedFunction {
+            name,
+            params,
+            ret,
+            body,
+            span,
+        });
+    }
+    for (idx, function) in functions.iter().enumerate() {
+        if let Some(chain) = call_cycle(idx as u32, &callees) {
+            let chain = chain
+                .iter()
+                .map(|f| functions[*f as usize].name.clone())
+                .collect::<Vec<_>>()
+                .join(" → ");
+            checker.errors.push(CheckError::RecursiveFunction {
+                src: checker.src(function.span),
+                span: function.span.into(),
+                name: function.name.clone(),
+                chain,
+            });
+        }
+    }
+
+    // Params of every policy, so children see their parents' params.
+    let mut all_params: Vec<Vec<CheckedParam>> = Vec::new();
     for resolved in &program.policies {
         let decl = &resolved.decl;
-        let default_severity = decl
-            .severity
-            .as_ref()
-            .map_or(Severity::Error, |ident| checker.severity(ident));
-        // Params first: their types are in scope for every rule.
         checker.params.clear();
         let mut params = Vec::new();
         for (param_idx, param) in decl.params.iter().enumerate() {
             let ty = checker.type_of_decl(&param.ty);
-            let (value, origin) = match resolved.overrides.iter().find(|(idx, _)| *idx == param_idx)
+            let (value, origin) = match resolved
+                .overrides
+                .iter()
+                .find(|(idx, _, _)| *idx == param_idx)
             {
-                Some((_, value)) => (value.clone(), ParamOrigin::Cli),
+                Some((_, value, origin)) => (value.clone(), origin.clone()),
                 None => (param.default.clone(), ParamOrigin::Default),
             };
             checker.scopes.clear();
             checker.check_constant(&param.name.name, &value);
             let found = checker.expr(&value, Some(&ty));
-            checker.expect_type(
-                &value,
-                &found,
-                &ty,
-                &format!(
-                    "param `{}` is declared `{}`",
-                    param.name.name,
-                    checker.type_name(&ty)
-                ),
+            let context = format!(
+                "param `{}` is declared `{}`",
+                param.name.name,
+                checker.type_name(&ty)
             );
-            checker.params.push((param.name.name.clone(), ty.clone()));
+            checker.expect_type(&value, &found, &ty, &context);
             params.push(CheckedParam {
                 name: param.name.name.clone(),
                 ty,
@@ -548,6 +783,92 @@ pub fn check(
                 origin,
             });
         }
+        all_params.push(params);
+    }
+    let mut policies = Vec::new();
+    for (policy_idx, resolved) in program.policies.iter().enumerate() {
+        let decl = &resolved.decl;
+        let default_severity = decl
+            .severity
+            .as_ref()
+            .map_or(Severity::Error, |ident| checker.severity(ident));
+        // Own params first, then each ancestor's (a child may shadow).
+        checker.params.clear();
+        let mut current = Some(policy_idx);
+        let mut steps = 0;
+        while let Some(idx) = current {
+            for (param_idx, param) in all_params[idx].iter().enumerate() {
+                if !checker
+                    .params
+                    .iter()
+                    .any(|(name, _, _)| *name == param.name)
+                {
+                    checker.params.push((
+                        param.name.clone(),
+                        param.ty.clone(),
+                        NameRes::Param {
+                            policy: idx as u32,
+                            param: param_idx as u32,
+                        },
+                    ));
+                }
+            }
+            current = program.policies[idx].parent;
+            steps += 1;
+            if steps > program.policies.len() {
+                break;
+            }
+        }
+        let mut scope = Vec::new();
+        let scope_param = checker
+            .params
+            .iter()
+            .find(|(name, _, _)| name == "scope")
+            .and_then(|(_, _, res)| match res {
+                NameRes::Param { policy, param } => Some((*policy, *param)),
+                _ => None,
+            });
+        if !decl.scope.is_empty() && scope_param.is_none() {
+            checker.errors.push(CheckError::ScopeWithoutParam {
+                src: checker.src(decl.name.span),
+                span: decl.name.span.into(),
+                policy: decl.name.name.clone(),
+            });
+        }
+        for (collection, expr) in &decl.scope {
+            let Some(coll) = schema.data.collection_index(&collection.name) else {
+                checker.unknown_collection(&collection.name, collection.span);
+                continue;
+            };
+            checker.scopes.clear();
+            checker.n_slots = 1;
+            checker.scopes.push(Scope::Implicit {
+                slot: 0,
+                coll: coll as u32,
+            });
+            let found = checker.expr(expr, Some(&Type::String));
+            checker.expect_type(
+                expr,
+                &found,
+                &Type::String,
+                "a scope entry gives the code that the `scope` prefixes are matched against",
+            );
+            scope.push((coll as u32, expr.clone()));
+        }
+        let mut date = |value: &Option<(String, Span)>| {
+            let (text, span) = value.as_ref()?;
+            let parsed = crate::data::parse_date(text);
+            if parsed.is_none() {
+                checker.errors.push(CheckError::InvalidDate {
+                    src: checker.src(*span),
+                    span: (*span).into(),
+                    value: text.clone(),
+                });
+            }
+            parsed
+        };
+        let effective_from = date(&decl.effective_from);
+        let effective_until = date(&decl.effective_until);
         let mut rules = Vec::new();
         for rule in &decl.rules {
             rules.push(checker.rule(&decl.name.name, rule, default_severity));
@@ -556,9 +877,13 @@ pub fn check(
             name: decl.name.name.clone(),
             title: decl.title.clone(),
             sources: decl.sources.clone(),
-            params,
+            params: all_params[policy_idx].clone(),
             rules,
             parent: resolved.parent,
+            scope,
+            scope_param,
+            effective_from,
+            effective_until,
         });
     }
     errors.append(&mut checker.errors);
@@ -571,6 +896,7 @@ pub fn check(
         accesses,
         binders,
         calls,
+        fn_calls,
         ..
     } = checker;
     Ok(CheckedProgram {
@@ -581,7 +907,43 @@ pub fn check(
         accesses,
         binders,
         calls,
+        functions,
+        fn_calls,
+        scripts: program.scripts.clone(),
     })
+}
+
+/// A function being checked: name, params, result, body, span, and the
+/// body expression for functions written in the language.
+type FunctionDecl<'a> = (
+    String,
+    Vec<(String, Type)>,
+    Type,
+    FnBody,
+    Span,
+    Option<&'a Expr>,
+);
+
+/// The functions `start` reaches back to itself through, if it does.
+fn call_cycle(start: u32, callees: &[Vec<u32>]) -> Option<Vec<u32>> {
+    let mut stack = vec![(start, vec![start])];
+    let mut seen = vec![false; callees.len()];
+    while let Some((node, path)) = stack.pop() {
+        for next in callees.get(node as usize).into_iter().flatten() {
+            if *next == start {
+                let mut cycle = path.clone();
+                cycle.push(start);
+                return Some(cycle);
+            }
+            if !seen[*next as usize] {
+                seen[*next as usize] = true;
+                let mut longer = path.clone();
+                longer.push(*next);
+                stack.push((*next, longer));
+            }
+        }
+    }
+    None
 }
 
 fn src_of(sources: &SourceMap, span: Span) -> SourceText {
@@ -1450,9 +1812,10 @@ impl Checker<'_> {
                 Scope::Local { .. } => {}
             }
         }
-        if let Some(idx) = self.params.iter().position(|(param, _)| param == name) {
-            self.names.insert(expr.id, NameRes::Param(idx as u32));
-            return self.params[idx].1.clone();
+        if let Some((_, ty, res)) = self.params.iter().find(|(param, _, _)| param == name) {
+            let (ty, res) = (ty.clone(), *res);
+            self.names.insert(expr.id, res);
+            return ty;
         }
         if let Some(coll) = self.schema.data.collection_index(name) {
             self.names.insert(expr.id, NameRes::Collection(coll as u32));
@@ -1500,7 +1863,7 @@ impl Checker<'_> {
                             .extend(self.member_names(*coll).into_iter().map(String::from)),
                     }
                 }
-                candidates.extend(self.params.iter().map(|(n, _)| n.clone()));
+                candidates.extend(self.params.iter().map(|(n, _, _)| n.clone()));
                 candidates.extend(self.schema.data.collections.iter().map(|c| c.name.clone()));
                 if let Some(enum_idx) = expected_enum {
                     candidates.extend(
@@ -1741,13 +2104,49 @@ impl Checker<'_> {
     }
 
     fn call(&mut self, expr: &Expr, name: &Ident, args: &[Expr]) -> Type {
+        if let Some((_, function)) = self
+            .function_index
+            .iter()
+            .find(|(n, _)| *n == name.name)
+            .cloned()
+        {
+            self.fn_calls.insert(expr.id, function);
+            let (param_types, ret) = self.function_sigs[function as usize].clone();
+            if args.len() != param_types.len() {
+                let n = param_types.len();
+                self.errors.push(CheckError::WrongArity {
+                    src: self.src(expr.span),
+                    span: expr.span.into(),
+                    name: name.name.clone(),
+                    expected: format!("{n} argument{}", if n == 1 { "" } else { "s" }),
+                    found: args.len(),
+                });
+            }
+            for (arg, param_ty) in args
+                .iter()
+                .zip(param_types.iter().chain(std::iter::repeat(&Type::Unknown)))
+            {
+                let found = self.expr(arg, Some(param_ty));
+                self.expect_type(
+                    arg,
+                    &found,
+                    param_ty,
+                    &format!("`{}` takes {} here", name.name, self.type_name(param_ty)),
+                );
+            }
+            return ret;
+        }
         let Some((_, builtin, min, max)) = BUILTINS.iter().find(|(n, ..)| *n == name.name).copied()
         else {
             for arg in args {
                 self.expr(arg, None);
             }
-            let help =
-                diag::help_did_you_mean(&name.name, "function", BUILTINS.iter().map(|(n, ..)| *n));
+            let candidates: Vec<&str> = BUILTINS
+                .iter()
+                .map(|(n, ..)| *n)
+                .chain(self.function_index.iter().map(|(n, _)| n.as_str()))
+                .collect();
+            let help = diag::help_did_you_mean(&name.name, "function", candidates);
             self.errors.push(CheckError::UnknownFunction {
                 src: self.src(name.span),
                 span: name.span.into(),
@@ -1862,6 +2261,22 @@ impl Checker<'_> {
                     );
                 }
                 Type::Number
+            }
+            Builtin::StartsWithAny => {
+                self.expect_type(
+                    &args[0],
+                    first,
+                    &Type::String,
+                    "`starts_with_any` tests a string",
+                );
+                let list = Type::List(Box::new(Type::String));
+                self.expect_type(
+                    &args[1],
+                    &types[1],
+                    &list,
+                    "`starts_with_any` takes a list of prefixes",
+                );
+                Type::Bool
             }
             Builtin::StartsWith | Builtin::EndsWith | Builtin::Contains => {
                 for (arg, ty) in args.iter().zip(&types) {

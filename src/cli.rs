@@ -10,6 +10,9 @@
 pub mod check;
 pub mod fmt;
 pub mod lint;
+pub mod params_file;
+pub mod rules;
+pub mod test;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -55,6 +58,13 @@ pub enum Command {
     /// Exit status: 0 without errors (warnings are printed), 1 with
     /// `--deny-warnings` and warnings, 2 with errors.
     Lint(lint::LintArgs),
+    /// List every rule: id, title, policy, severity, params and source.
+    Rules(rules::RulesArgs),
+    /// Run the policy tests (`test` blocks) and report like `cargo test`.
+    ///
+    /// Exit status: 0 when every test passes, 1 when one fails, 2 when the
+    /// policies or tests cannot be read.
+    Test(test::TestArgs),
 }
 
 /// `--format` values.
@@ -115,6 +125,16 @@ pub enum CliError {
         /// The argument.
         arg: String,
     },
+    /// A bad `--as-of`.
+    #[error("invalid --as-of `{value}`")]
+    #[diagnostic(
+        code(E0942),
+        help("write the date as YYYY-MM-DD, e.g. --as-of 2020-06-30")
+    )]
+    InvalidAsOf {
+        /// The text.
+        value: String,
+    },
     /// A `--rule` that selects nothing.
     #[error("no rule id matches --rule `{pattern}`")]
     #[diagnostic(code(E0904), help("{help}"))]
@@ -134,6 +154,8 @@ pub fn run() -> ExitCode {
         Command::Check(args) => check::run(&args),
         Command::Fmt(args) => fmt::run(&args),
         Command::Lint(args) => lint::run(&args),
+        Command::Rules(args) => rules::run(&args),
+        Command::Test(args) => test::run(&args),
     };
     ExitCode::from(code)
 }
@@ -159,14 +181,21 @@ fn install_report_handler() {
     }));
 }
 
-/// Prints diagnostics to stderr.
+/// Prints diagnostics to stderr, with a count when there are several.
 pub fn report_errors<E: Diagnostic + Send + Sync + 'static>(errors: Vec<E>) {
-    let n_errors = errors.len();
+    let n_errors = errors
+        .iter()
+        .filter(|e| e.severity().is_none_or(|s| s == miette::Severity::Error))
+        .count();
+    let n_warnings = errors.len() - n_errors;
     for error in errors {
         eprintln!("{:?}", miette::Report::new(error));
     }
     if n_errors > 1 {
         eprintln!("{n_errors} errors");
+    }
+    if n_warnings > 1 {
+        eprintln!("{n_warnings} warnings");
     }
 }
 
@@ -202,14 +231,50 @@ pub fn read_policies(paths: &[PathBuf]) -> Result<Vec<PolicyFile>, CliError> {
             found.sort();
             for file in found {
                 let text = std::fs::read_to_string(&file).map_err(|e| unreadable(e.to_string()))?;
-                files.push(PolicyFile::new(file.display().to_string(), text));
+                files.push(PolicyFile::from_disk(&file, text));
             }
         } else {
             let text = std::fs::read_to_string(path).map_err(|e| unreadable(e.to_string()))?;
-            files.push(PolicyFile::new(path.display().to_string(), text));
+            files.push(PolicyFile::from_disk(path, text));
         }
     }
     Ok(files)
+}
+
+/// Like [`read_policies`], with `*_test.bangfu` files included.
+pub fn read_policies_with_tests(paths: &[PathBuf]) -> Result<Vec<PolicyFile>, CliError> {
+    if paths.is_empty() {
+        return Ok(crate::bundled_policy_files_with_tests());
+    }
+    let mut files = read_policies(paths)?;
+    for path in paths.iter().filter(|p| p.is_dir()) {
+        let mut found = Vec::new();
+        collect_test_files(path, &mut found).map_err(|e| CliError::UnreadablePolicy {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        found.sort();
+        for file in found {
+            let text = std::fs::read_to_string(&file).map_err(|e| CliError::UnreadablePolicy {
+                path: file.display().to_string(),
+                reason: e.to_string(),
+            })?;
+            files.push(PolicyFile::from_disk(&file, text));
+        }
+    }
+    Ok(files)
+}
+
+fn collect_test_files(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            collect_test_files(&path, out)?;
+        } else if path.to_string_lossy().ends_with("_test.bangfu") {
+            out.push(path);
+        }
+    }
+    Ok(())
 }
 
 fn collect_policy_files(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
@@ -217,7 +282,9 @@ fn collect_policy_files(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<(
         let path = entry?.path();
         if path.is_dir() {
             collect_policy_files(&path, out)?;
-        } else if path.extension().is_some_and(|ext| ext == "bangfu") {
+        } else if path.extension().is_some_and(|ext| ext == "bangfu")
+            && !path.to_string_lossy().ends_with("_test.bangfu")
+        {
             out.push(path);
         }
     }

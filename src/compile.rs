@@ -25,11 +25,11 @@ use miette::{Diagnostic, SourceSpan};
 use thiserror::Error;
 
 use crate::ast::{BinaryOp, Expr, ExprKind, TemplatePart, UnaryOp};
-use crate::check::{Access, Builtin, CheckedProgram, CheckedSchema, Member, NameRes};
+use crate::check::{Access, Builtin, CheckedProgram, CheckedSchema, FnBody, Member, NameRes, Type};
 use crate::data::{FieldType, ScalarType};
 use crate::diag::Severity;
 use crate::resolve::ParamOrigin;
-use crate::source::{SourceMap, SourceText, Span};
+use crate::source::{SourceId, SourceMap, SourceText, Span};
 use crate::value::Value;
 
 /// A key part of a hash index.
@@ -109,6 +109,15 @@ pub enum PExpr {
         /// For runtime errors.
         span: Span,
     },
+    /// A call of a function of the program (`Plan::functions`).
+    CallFn {
+        /// Function index.
+        func: u32,
+        /// Arguments.
+        args: Vec<PExpr>,
+        /// For runtime errors.
+        span: Span,
+    },
     /// A list literal; elements with a condition are kept when it holds.
     List(Vec<(PExpr, Option<PExpr>)>),
     /// A string template: the parts' texts concatenated.
@@ -156,6 +165,59 @@ pub struct PolicyInfo {
     pub sources: Vec<String>,
     /// Params.
     pub params: Vec<ParamValue>,
+    /// The policy it extends.
+    pub parent: Option<usize>,
+    /// First day in effect (days since 1970-01-01).
+    pub effective_from: Option<i32>,
+    /// Last day in effect.
+    pub effective_until: Option<i32>,
+}
+
+impl PolicyInfo {
+    /// Whether the policy is in effect on `day` (days since 1970-01-01).
+    pub fn in_effect(&self, day: i32) -> bool {
+        self.effective_from.is_none_or(|from| day >= from)
+            && self.effective_until.is_none_or(|until| day <= until)
+    }
+}
+
+/// How a function is evaluated.
+#[derive(Clone, Debug)]
+pub enum FnKind {
+    /// Its body over a frame of `n_slots` slots, arguments first.
+    Bangfu {
+        /// Body.
+        body: PExpr,
+        /// Frame size.
+        n_slots: u32,
+    },
+    /// By the rhai engine, from `Plan::scripts[script]`.
+    Script {
+        /// Script index.
+        script: u32,
+    },
+}
+
+/// A function, planned.
+#[derive(Clone, Debug)]
+pub struct FnPlan {
+    /// Name.
+    pub name: String,
+    /// Number of parameters.
+    pub n_params: u32,
+    /// Result type, to convert script results.
+    pub ret: Type,
+    /// Body.
+    pub kind: FnKind,
+    /// The declaration's name.
+    pub span: Span,
+}
+
+/// A rhai script.
+#[derive(Clone, Debug)]
+pub struct ScriptPlan {
+    /// Its text in `Plan::sources`.
+    pub source: SourceId,
 }
 
 /// One rule, planned.
@@ -200,8 +262,63 @@ pub struct Plan {
     pub indexes: Vec<IndexSpec>,
     /// Expressions to evaluate once per run.
     pub invariants: Vec<PExpr>,
+    /// Functions, indexed by [`PExpr::CallFn`].
+    pub functions: Vec<FnPlan>,
+    /// rhai scripts.
+    pub scripts: Vec<ScriptPlan>,
     /// The policy files, for diagnostics.
     pub sources: SourceMap,
+}
+
+impl Plan {
+    /// The ids a rule answers to in `--rule` patterns: its own id, and the
+    /// same rule name under every policy that extends its policy (a child
+    /// selects the rules it inherits, which are still reported under the
+    /// parent's id).
+    pub fn rule_aliases(&self, rule_idx: usize) -> Vec<String> {
+        let rule = &self.rules[rule_idx];
+        let policy_name = &self.policies[rule.policy].name;
+        let short = rule
+            .id
+            .strip_prefix(&format!("{policy_name}."))
+            .unwrap_or(&rule.id);
+        let mut aliases = vec![rule.id.clone()];
+        for (idx, policy) in self.policies.iter().enumerate() {
+            if idx != rule.policy && self.extends(idx, rule.policy) {
+                aliases.push(format!("{}.{short}", policy.name));
+            }
+        }
+        aliases
+    }
+
+    /// Whether policy `child` extends `ancestor`, directly or not.
+    pub fn extends(&self, child: usize, ancestor: usize) -> bool {
+        let mut current = self.policies.get(child).and_then(|p| p.parent);
+        for _ in 0..self.policies.len() {
+            match current {
+                Some(idx) if idx == ancestor => return true,
+                Some(idx) => current = self.policies.get(idx).and_then(|p| p.parent),
+                None => return false,
+            }
+        }
+        false
+    }
+
+    /// The params a rule can read: its policy's, then its ancestors'.
+    pub fn params_in_scope(&self, policy: usize) -> Vec<&ParamValue> {
+        let mut params: Vec<&ParamValue> = Vec::new();
+        let mut current = Some(policy);
+        for _ in 0..=self.policies.len() {
+            let Some(idx) = current else { break };
+            for param in &self.policies[idx].params {
+                if !params.iter().any(|p| p.name == param.name) {
+                    params.push(param);
+                }
+            }
+            current = self.policies[idx].parent;
+        }
+        params
+    }
 }
 
 /// Problems the compile stage reports.
@@ -221,36 +338,82 @@ pub enum CompileError {
         #[label("not a collection name")]
         span: SourceSpan,
     },
+    /// A rhai script that does not compile.
+    #[error("rhai script does not compile: {message}")]
+    #[diagnostic(
+        code(E0402),
+        help("fix the script; see https://rhai.rs/book/ for the language")
+    )]
+    ScriptSyntax {
+        /// The script.
+        #[source_code]
+        src: SourceText,
+        /// Where.
+        #[label("here")]
+        span: SourceSpan,
+        /// What rhai said.
+        message: String,
+    },
 }
 
 /// Compiles a checked program.
+///
+/// rhai scripts are compiled here too, so their syntax errors are reported
+/// before any data is read.
 pub fn compile(program: &CheckedProgram, sources: &SourceMap) -> Result<Plan, Vec<CompileError>> {
+    let all_params: Vec<Vec<ParamValue>> = program
+        .policies
+        .iter()
+        .map(|policy| {
+            policy
+                .params
+                .iter()
+                .map(|p| ParamValue {
+                    name: p.name.clone(),
+                    value: const_value(program, &p.value),
+                    origin: p.origin.clone(),
+                })
+                .collect()
+        })
+        .collect();
     let mut compiler = Compiler {
         program,
         indexes: Vec::new(),
         invariants: Vec::new(),
-        params: Vec::new(),
+        params: all_params
+            .iter()
+            .map(|params| params.iter().map(|p| p.value.clone()).collect())
+            .collect(),
         errors: Vec::new(),
-        sources,
     };
+    let mut functions = Vec::new();
+    for function in &program.functions {
+        let kind = match &function.body {
+            FnBody::Bangfu { body, n_slots } => FnKind::Bangfu {
+                body: compiler.expr(body),
+                n_slots: *n_slots,
+            },
+            FnBody::Script { script } => FnKind::Script { script: *script },
+        };
+        functions.push(FnPlan {
+            name: function.name.clone(),
+            n_params: function.params.len() as u32,
+            ret: function.ret.clone(),
+            kind,
+            span: function.span,
+        });
+    }
     let mut policies = Vec::new();
     let mut rules = Vec::new();
     for (policy_idx, policy) in program.policies.iter().enumerate() {
-        let params: Vec<ParamValue> = policy
-            .params
-            .iter()
-            .map(|p| ParamValue {
-                name: p.name.clone(),
-                value: const_value(program, &p.value),
-                origin: p.origin.clone(),
-            })
-            .collect();
-        compiler.params = params.iter().map(|p| p.value.clone()).collect();
+        let scope_value = policy
+            .scope_param
+            .map(|(p, q)| all_params[p as usize][q as usize].value.clone());
         for rule in &policy.rules {
             let (entity, var_slot) = rule
                 .entity
                 .map_or((None, 0), |(coll, slot)| (Some(coll), slot));
-            let filter = match &rule.source {
+            let mut filter = match &rule.source {
                 Some(Expr {
                     kind:
                         ExprKind::Where {
@@ -268,6 +431,20 @@ pub fn compile(program: &CheckedProgram, sources: &SourceMap) -> Result<Plan, Ve
                 }
                 None => None,
             };
+            // The policy's scope narrows the quantified records first.
+            if let (Some(coll), Some(scope_value)) = (entity, &scope_value)
+                && let Some((_, place)) = policy.scope.iter().find(|(c, _)| *c == coll)
+            {
+                let test = PExpr::Call {
+                    builtin: Builtin::StartsWithAny,
+                    args: vec![compiler.expr(place), PExpr::Const(scope_value.clone())],
+                    span: place.span,
+                };
+                filter = Some(match filter {
+                    Some(filter) => PExpr::And(Box::new(test), Box::new(filter)),
+                    None => test,
+                });
+            }
             let lets = rule
                 .lets
                 .iter()
@@ -298,8 +475,25 @@ pub fn compile(program: &CheckedProgram, sources: &SourceMap) -> Result<Plan, Ve
             name: policy.name.clone(),
             title: policy.title.clone(),
             sources: policy.sources.clone(),
-            params,
+            params: all_params[policy_idx].clone(),
+            parent: policy.parent,
+            effective_from: policy.effective_from,
+            effective_until: policy.effective_until,
         });
+    }
+    let engine = crate::eval::script::sandboxed_engine();
+    for script in &program.scripts {
+        let text = sources.get(script.source);
+        if let Err((message, line, column)) =
+            crate::eval::script::compile_script(&engine, text.text().unwrap_or(""))
+        {
+            let offset = text.offset_of(line, column.saturating_sub(1));
+            compiler.errors.push(CompileError::ScriptSyntax {
+                src: text.clone(),
+                span: SourceSpan::new(offset.into(), 1),
+                message,
+            });
+        }
     }
     if !compiler.errors.is_empty() {
         return Err(compiler.errors);
@@ -309,12 +503,21 @@ pub fn compile(program: &CheckedProgram, sources: &SourceMap) -> Result<Plan, Ve
         invariants,
         ..
     } = compiler;
+    let scripts = program
+        .scripts
+        .iter()
+        .map(|script| ScriptPlan {
+            source: script.source,
+        })
+        .collect();
     let mut plan = Plan {
         schema: program.schema.clone(),
         policies,
         rules,
         indexes,
         invariants,
+        functions,
+        scripts,
         sources: sources.clone(),
     };
     mark_kept_fields(&mut plan);
@@ -371,13 +574,9 @@ struct Compiler<'a> {
     program: &'a CheckedProgram,
     indexes: Vec<IndexSpec>,
     invariants: Vec<PExpr>,
-    params: Vec<Value>,
+    /// Param values by policy, then param.
+    params: Vec<Vec<Value>>,
     errors: Vec<CompileError>,
-    #[expect(
-        dead_code,
-        reason = "kept for compile diagnostics that quote policy text"
-    )]
-    sources: &'a SourceMap,
 }
 
 impl Compiler<'_> {
@@ -448,9 +647,10 @@ impl Compiler<'_> {
                     let compiled = self.member(PExpr::Local(slot), member);
                     self.hoist(compiled)
                 }
-                Some(NameRes::Param(idx)) => PExpr::Const(
+                Some(NameRes::Param { policy, param }) => PExpr::Const(
                     self.params
-                        .get(idx as usize)
+                        .get(policy as usize)
+                        .and_then(|params| params.get(param as usize))
                         .cloned()
                         .unwrap_or(Value::Null),
                 ),
@@ -477,7 +677,14 @@ impl Compiler<'_> {
                 PExpr::Index(Box::new(self.expr(base)), Box::new(self.expr(index)))
             }
             ExprKind::Call(_, args) => {
-                let compiled_args = args.iter().map(|arg| self.expr(arg)).collect();
+                let compiled_args: Vec<PExpr> = args.iter().map(|arg| self.expr(arg)).collect();
+                if let Some(func) = self.program.fn_calls.get(&expr.id).copied() {
+                    return self.hoist(PExpr::CallFn {
+                        func,
+                        args: compiled_args,
+                        span: expr.span,
+                    });
+                }
                 let Some(builtin) = self.program.calls.get(&expr.id).copied() else {
                     return PExpr::Const(Value::Null);
                 };
@@ -726,7 +933,7 @@ fn is_relational(expr: &PExpr) -> bool {
         PExpr::Scan(_) | PExpr::Lookup { .. } | PExpr::Filter { .. } | PExpr::Project { .. } => {
             true
         }
-        PExpr::Call { args, .. } => args.iter().any(is_relational),
+        PExpr::Call { args, .. } | PExpr::CallFn { args, .. } => args.iter().any(is_relational),
         _ => false,
     }
 }
@@ -746,7 +953,7 @@ fn uses_outer(expr: &PExpr, bound: &mut Vec<u32>) -> bool {
         } => uses_outer(a, bound) || uses_outer(b, bound),
         PExpr::Not(a) | PExpr::Neg(a) => uses_outer(a, bound),
         PExpr::If(a, b, c) => uses_outer(a, bound) || uses_outer(b, bound) || uses_outer(c, bound),
-        PExpr::Call { args, .. } | PExpr::Template(args) => {
+        PExpr::Call { args, .. } | PExpr::CallFn { args, .. } | PExpr::Template(args) => {
             args.iter().any(|a| uses_outer(a, bound))
         }
         PExpr::List(elems) => elems
@@ -800,6 +1007,7 @@ fn mark_kept_fields(plan: &mut Plan) {
                 visit(c, used);
             }
             PExpr::Call { args, .. }
+            | PExpr::CallFn { args, .. }
             | PExpr::Template(args)
             | PExpr::Lookup { probes: args, .. } => args.iter().for_each(|a| visit(a, used)),
             PExpr::List(elems) => {
@@ -829,6 +1037,11 @@ fn mark_kept_fields(plan: &mut Plan) {
     }
     for expr in &plan.invariants {
         visit(expr, &mut used);
+    }
+    for function in &plan.functions {
+        if let FnKind::Bangfu { body, .. } = &function.kind {
+            visit(body, &mut used);
+        }
     }
     for spec in &plan.indexes {
         used.extend(spec.keys.iter().map(|key| (spec.coll, key.field)));

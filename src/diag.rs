@@ -70,6 +70,10 @@ codes! {
     "E0203" "unknown-policy" "resolve" "a param override or rule names a policy that does not exist";
     "E0204" "unknown-param" "resolve" "a param override names a param the policy does not declare";
     "E0205" "invalid-param-value" "resolve" "a param override is not a literal of the param's type";
+    "E0206" "import-not-found" "resolve" "an `import` names a file that does not exist";
+    "E0207" "import-cycle" "resolve" "policy files import each other in a cycle";
+    "E0208" "script-not-found" "resolve" "a `script` block names a rhai file that cannot be read";
+    "E0209" "extends-cycle" "resolve" "policies extend each other in a cycle";
     "E0301" "unknown-field" "check" "a field access names a field the collection does not declare";
     "E0302" "unknown-collection" "check" "a name is used as a collection but no collection has it";
     "E0303" "unknown-name" "check" "a name is neither a binding, a field, a param nor an enum variant";
@@ -86,6 +90,10 @@ codes! {
     "W0350" "unused-param" "check" "a param is read by no rule of its policy";
     "W0351" "unguarded-optional" "check" "a field is read through an optional reference without a null check";
     "W0352" "unused-let" "check" "a `let` binding is read nowhere";
+    "E0330" "recursive-function" "check" "a function calls itself, directly or through others";
+    "E0331" "scope-without-param" "check" "a policy has a `scope` block but no `scope` param";
+    "E0332" "invalid-policy-date" "check" "an `effective` date is not a valid YYYY-MM-DD date";
+    "E0333" "shadowed-builtin" "check" "a function has the name of a built-in function";
     "E0501" "malformed-json" "data" "the JSON text is not well formed";
     "E0502" "malformed-yaml" "data" "the YAML text is not well formed";
     "E0503" "malformed-csv" "data" "a CSV file cannot be read, or a row has the wrong number of cells";
@@ -102,11 +110,18 @@ codes! {
     "E0514" "duplicate-data-collection" "data" "the data gives the same collection twice";
     "E0515" "dangling-reference" "data" "with --strict-refs: a reference names no record of its collection";
     "E0401" "unsupported-for-source" "compile" "a `for` ranges over something other than a collection";
+    "E0402" "script-syntax" "compile" "a rhai script does not compile";
     "E0601" "division-by-zero" "eval" "a division by zero while evaluating a rule";
+    "E0650" "script-failed" "eval" "a rhai function failed, exceeded a limit, or returned the wrong type";
+    "W0701" "expired-waiver" "waiver" "a waiver's expiry date has passed; it no longer waives";
+    "W0702" "stale-waiver" "waiver" "a waiver matches no violation";
     "E0901" "unreadable-policy" "cli" "a policy file or directory cannot be read";
     "E0902" "invalid-rule-pattern" "cli" "a --rule pattern is not a valid glob";
     "E0903" "invalid-param-override" "cli" "a --param argument is not POLICY.NAME=VALUE";
     "E0904" "no-matching-rule" "cli" "no rule id matches a --rule pattern";
+    "E0940" "unreadable-params-file" "cli" "a --params file cannot be read or is not YAML";
+    "E0941" "malformed-params-file" "cli" "a --params file is not a mapping of policies to params";
+    "E0942" "invalid-as-of" "cli" "--as-of is not a YYYY-MM-DD date";
 }
 
 /// Looks a code up in [`CODES`].

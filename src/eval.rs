@@ -11,6 +11,8 @@
 //! comparison with null is null, `and`/`or` are Kleene, and a `require`
 //! holds only when its condition is `true`.
 
+pub mod script;
+
 use std::sync::Arc;
 
 use miette::{Diagnostic, SourceSpan};
@@ -20,7 +22,7 @@ use thiserror::Error;
 
 use crate::ast::BinaryOp;
 use crate::check::Builtin;
-use crate::compile::{IndexSpec, PExpr, Plan, RulePlan};
+use crate::compile::{FnKind, IndexSpec, PExpr, Plan, RulePlan};
 use crate::data::{Column, ColumnData, Dataset, FieldType, NO_ROW, ScalarType, Sym};
 use crate::source::{SourceText, Span};
 use crate::value::{Resolver, RowSet, Value};
@@ -28,6 +30,30 @@ use crate::value::{Resolver, RowSet, Value};
 /// A runtime problem while evaluating one entity.
 #[derive(Debug, Error, Diagnostic)]
 pub enum EvalError {
+    /// A rhai function failed.
+    #[error("rhai function `{function}` failed in rule `{rule}` for `{key}`: {message}")]
+    #[diagnostic(
+        code(E0650),
+        help(
+            "the sandbox allows 1,000,000 operations and one second per call, and no file, network or module access; a function that exceeds a limit is disabled for the rest of the run"
+        )
+    )]
+    ScriptFailed {
+        /// The policy file.
+        #[source_code]
+        src: SourceText,
+        /// The call.
+        #[label("called here")]
+        span: SourceSpan,
+        /// Function.
+        function: String,
+        /// What went wrong.
+        message: String,
+        /// Rule id.
+        rule: String,
+        /// Entity key.
+        key: String,
+    },
     /// Division by zero.
     #[error("division by zero in rule `{rule}` for `{key}`")]
     #[diagnostic(
@@ -79,6 +105,7 @@ enum Index {
 
 enum Failure {
     DivisionByZero(Span),
+    Script(Span, u32, String),
 }
 
 type EvalResult<T> = Result<T, Failure>;
@@ -89,6 +116,7 @@ pub struct Evaluator<'a> {
     data: &'a Dataset,
     indexes: Vec<Index>,
     invariants: Vec<Value>,
+    scripts: script::ScriptHost,
 }
 
 impl Resolver for Evaluator<'_> {
@@ -132,6 +160,7 @@ impl<'a> Evaluator<'a> {
             data,
             indexes,
             invariants: Vec::new(),
+            scripts: script::ScriptHost::new(plan),
         };
         let mut invariants = Vec::with_capacity(plan.invariants.len());
         for expr in &plan.invariants {
@@ -230,6 +259,18 @@ impl<'a> Evaluator<'a> {
             Failure::DivisionByZero(span) => EvalError::DivisionByZero {
                 src: self.plan.sources.get(span.src).clone(),
                 span: span.into(),
+                rule: rule.id.clone(),
+                key,
+            },
+            Failure::Script(span, func, message) => EvalError::ScriptFailed {
+                src: self.plan.sources.get(span.src).clone(),
+                span: span.into(),
+                function: self
+                    .plan
+                    .functions
+                    .get(func as usize)
+                    .map_or_else(String::new, |f| f.name.clone()),
+                message,
                 rule: rule.id.clone(),
                 key,
             },
@@ -400,6 +441,28 @@ impl<'a> Evaluator<'a> {
                     values.push(self.eval(arg, env)?);
                 }
                 self.call(*builtin, values, *span)?
+            }
+            PExpr::CallFn { func, args, span } => {
+                let mut values = Vec::with_capacity(args.len());
+                for arg in args {
+                    values.push(self.eval(arg, env)?);
+                }
+                let Some(function) = self.plan.functions.get(*func as usize) else {
+                    return Ok(Value::Null);
+                };
+                match &function.kind {
+                    FnKind::Bangfu { body, n_slots } => {
+                        let mut frame = vec![Value::Null; (*n_slots as usize).max(values.len())];
+                        for (slot, value) in values.into_iter().enumerate() {
+                            frame[slot] = value;
+                        }
+                        self.eval(body, &mut frame)?
+                    }
+                    FnKind::Script { script } => self
+                        .scripts
+                        .call(self.plan, *func as usize, *script as usize, &values, self)
+                        .map_err(|message| Failure::Script(*span, *func, message))?,
+                }
             }
             PExpr::List(elems) => {
                 let mut items = Vec::with_capacity(elems.len());
@@ -656,6 +719,20 @@ impl<'a> Evaluator<'a> {
                         Value::Number((value * scale).round() / scale)
                     }
                     None => Value::Null,
+                }
+            }
+            Builtin::StartsWithAny => {
+                let text = match &first {
+                    Value::Row(coll, row) => Some(self.key_text(*coll, *row)),
+                    other => other.as_str(self).map(str::to_string),
+                };
+                match (text, args.first()) {
+                    (Some(text), Some(Value::List(prefixes))) => Value::Bool(
+                        prefixes
+                            .iter()
+                            .any(|p| p.as_str(self).is_some_and(|p| text.starts_with(p))),
+                    ),
+                    _ => Value::Null,
                 }
             }
             Builtin::StartsWith | Builtin::EndsWith | Builtin::Contains => {

@@ -101,6 +101,17 @@ pub struct Violation {
     /// The smallest change that would satisfy the rule, where known.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub suggestion: Option<String>,
+    /// The waiver in force for this violation, if any: a waived violation
+    /// is reported but does not count for the exit code.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waiver: Option<crate::waiver::Waiver>,
+}
+
+impl Violation {
+    /// Whether a waiver covers it.
+    pub fn is_waived(&self) -> bool {
+        self.waiver.is_some()
+    }
 }
 
 /// Counts over a run.
@@ -198,8 +209,17 @@ pub fn explain(
             sources: policy.sources.clone(),
             path: Vec::new(),
             terms: Vec::new(),
-            params: Vec::new(),
+            params: plan
+                .params_in_scope(rule.policy)
+                .into_iter()
+                .map(|param| ParamUse {
+                    name: param.name.clone(),
+                    value: crate::value::literal(&param.value),
+                    origin: param.origin.as_str().to_string(),
+                })
+                .collect(),
             suggestion: None,
+            waiver: None,
         });
     }
     summary.violations = violations.len();

@@ -33,11 +33,14 @@ pub mod diag;
 pub mod eval;
 pub mod explain;
 pub mod fmt;
+pub mod policytest;
+pub mod program;
 pub mod render;
 pub mod resolve;
 pub mod source;
 pub mod syntax;
 pub mod value;
+pub mod waiver;
 
 use std::path::Path;
 
@@ -85,73 +88,40 @@ pub enum Error {
     Eval(#[from] eval::EvalError),
 }
 
-/// A policy file: its name (for diagnostics) and text.
-#[derive(Clone, Debug)]
-pub struct PolicyFile {
-    /// Name shown in diagnostics.
-    pub name: String,
-    /// Text.
-    pub text: String,
-}
+pub use program::{FileOrigin, ParamArg, PolicyFile, TestCase};
 
-impl PolicyFile {
-    /// A policy file.
-    pub fn new(name: impl Into<String>, text: impl Into<String>) -> PolicyFile {
-        PolicyFile {
-            name: name.into(),
-            text: text.into(),
-        }
-    }
-}
-
-/// The policies bundled with bangfu (`policies/` of the repository).
+/// The policies bundled with bangfu (`policies/` of the repository), except
+/// policy tests (`*_test.bangfu`), which `bangfu test` reads.
 pub fn bundled_policies() -> Vec<PolicyFile> {
     bundled::BUNDLED
         .iter()
+        .filter(|(name, _)| name.ends_with(".bangfu") && !name.ends_with("_test.bangfu"))
         .map(|(name, text)| PolicyFile::new(*name, *text))
         .collect()
 }
 
-/// A `--param` override as written: `POLICY.NAME` and the value's text.
-#[derive(Clone, Debug)]
-pub struct ParamArg {
-    /// The whole argument, for diagnostics.
-    pub arg: String,
-    /// Byte range of the policy name in `arg`.
-    pub policy: std::ops::Range<usize>,
-    /// Byte range of the param name in `arg`.
-    pub param: std::ops::Range<usize>,
-    /// Byte range of the value in `arg`.
-    pub value: std::ops::Range<usize>,
+/// Every bundled `.bangfu` file, tests included.
+pub fn bundled_policy_files_with_tests() -> Vec<PolicyFile> {
+    bundled::BUNDLED
+        .iter()
+        .filter(|(name, _)| name.ends_with(".bangfu"))
+        .map(|(name, text)| PolicyFile::new(*name, *text))
+        .collect()
 }
 
-impl ParamArg {
-    /// Splits `POLICY.NAME=VALUE`; `None` when the shape is wrong.
-    pub fn parse(arg: &str) -> Option<ParamArg> {
-        let eq = arg.find('=')?;
-        let dot = arg[..eq].find('.')?;
-        if dot == 0 || dot + 1 == eq {
-            return None;
-        }
-        Some(ParamArg {
-            arg: arg.to_string(),
-            policy: 0..dot,
-            param: dot + 1..eq,
-            value: eq + 1..arg.len(),
-        })
-    }
+/// The text of a bundled file (policies, rhai scripts, test data) by its
+/// path relative to the repository (`policies/…`).
+pub fn bundled_file(name: &str) -> Option<&'static str> {
+    bundled::BUNDLED
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, text)| *text)
 }
 
-/// Parses, resolves, checks and compiles policy files with param overrides.
-///
-/// Every stage reports all the errors it finds (see [`analyze`]); warnings
-/// are dropped here: [`analyze::analyze`] gives them too.
+/// Parses, resolves, checks and compiles policy files (and their imports)
+/// with param overrides.
 pub fn compile_policies(files: &[PolicyFile], params: &[ParamArg]) -> Result<Plan, Vec<Error>> {
-    let analysis = analyze::analyze(files, params, analyze::Options::default());
-    match analysis.plan {
-        Some(plan) if analysis.errors.is_empty() => Ok(plan),
-        _ => Err(analysis.errors),
-    }
+    program::compile(files, params).map(|frontend| frontend.plan)
 }
 
 /// Loads the dataset at `path` for `plan`.

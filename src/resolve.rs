@@ -21,8 +21,21 @@ use crate::source::{SourceMap, SourceText, Span};
 pub enum ParamOrigin {
     /// The default in the policy.
     Default,
+    /// A `--params` file.
+    File,
     /// `--param` on the command line.
     Cli,
+}
+
+impl ParamOrigin {
+    /// `default`, `file` or `cli`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ParamOrigin::Default => "default",
+            ParamOrigin::File => "file",
+            ParamOrigin::Cli => "cli",
+        }
+    }
 }
 
 /// A `--param POLICY.NAME=VALUE` override, parsed.
@@ -34,6 +47,17 @@ pub struct ParamOverride {
     pub param: Ident,
     /// The value, parsed as an expression.
     pub value: Expr,
+    /// Where the override came from.
+    pub origin: ParamOrigin,
+}
+
+/// A `script` block with the source id of its rhai file.
+#[derive(Clone, Debug)]
+pub struct ResolvedScript {
+    /// The declaration.
+    pub decl: crate::ast::ScriptDecl,
+    /// The rhai file's text in the source map.
+    pub source: crate::source::SourceId,
 }
 
 /// The program after resolution.
@@ -45,6 +69,10 @@ pub struct ResolvedProgram {
     pub enums: Vec<EnumDecl>,
     /// Policies in file order.
     pub policies: Vec<ResolvedPolicy>,
+    /// Functions written in the language.
+    pub functions: Vec<crate::ast::FnDecl>,
+    /// rhai scripts and the functions they provide.
+    pub scripts: Vec<ResolvedScript>,
 }
 
 /// A policy with its resolved parent and overrides.
@@ -55,7 +83,7 @@ pub struct ResolvedPolicy {
     /// Index of the parent in `ResolvedProgram::policies`.
     pub parent: Option<usize>,
     /// Overrides, by param index.
-    pub overrides: Vec<(usize, Expr)>,
+    pub overrides: Vec<(usize, Expr, ParamOrigin)>,
 }
 
 /// Every problem the resolve stage can report.
@@ -117,9 +145,60 @@ pub enum ResolveError {
         /// Did-you-mean.
         help: String,
     },
+    /// An import that names no file.
+    #[error("cannot import `{path}`: {reason}")]
+    #[diagnostic(code(E0206), help("{help}"))]
+    ImportNotFound {
+        /// The importing file.
+        #[source_code]
+        src: SourceText,
+        /// The path.
+        #[label("imported here")]
+        span: SourceSpan,
+        /// The path.
+        path: String,
+        /// Why.
+        reason: String,
+        /// How to fix it.
+        help: String,
+    },
+    /// Files that import each other.
+    #[error("import cycle: {chain}")]
+    #[diagnostic(
+        code(E0207),
+        help("remove one of the imports; a file that both need can be imported by each")
+    )]
+    ImportCycle {
+        /// The file.
+        #[source_code]
+        src: SourceText,
+        /// The import closing the cycle.
+        #[label("this import closes the cycle")]
+        span: SourceSpan,
+        /// The cycle.
+        chain: String,
+    },
+    /// A script file that cannot be read.
+    #[error("cannot read script `{path}`: {reason}")]
+    #[diagnostic(
+        code(E0208),
+        help("the path is relative to the policy file that declares the script")
+    )]
+    ScriptNotFound {
+        /// The declaring file.
+        #[source_code]
+        src: SourceText,
+        /// The path.
+        #[label("declared here")]
+        span: SourceSpan,
+        /// The path.
+        path: String,
+        /// Why.
+        reason: String,
+    },
     /// An `extends` cycle.
     #[error("policy `{name}` extends itself through `{chain}`")]
-    #[diagnostic(code(E0201), help("remove one `extends` so the chain ends"))]
+    #[diagnostic(code(E0209), help("remove one `extends` so the chain ends"))]
     ExtendsCycle {
         /// The file.
         #[source_code]
@@ -141,11 +220,39 @@ fn error_src(sources: &SourceMap, span: Span) -> SourceText {
 /// Puts the files of a program together.
 pub fn resolve(
     files: Vec<File>,
+    scripts: Vec<ResolvedScript>,
     overrides: Vec<ParamOverride>,
     sources: &SourceMap,
 ) -> Result<ResolvedProgram, Vec<ResolveError>> {
     let mut errors = Vec::new();
     let mut program = ResolvedProgram::default();
+    let mut function_names: Vec<String> = Vec::new();
+    let function_duplicate = |ident: &Ident| ResolveError::DuplicateDefinition {
+        src: error_src(sources, ident.span),
+        span: ident.span.into(),
+        what: "function",
+        name: ident.name.clone(),
+    };
+    for file in &files {
+        for function in &file.functions {
+            if function_names.contains(&function.name.name) {
+                errors.push(function_duplicate(&function.name));
+            } else {
+                function_names.push(function.name.name.clone());
+                program.functions.push(function.clone());
+            }
+        }
+    }
+    for script in scripts {
+        for function in &script.decl.functions {
+            if function_names.contains(&function.name.name) {
+                errors.push(function_duplicate(&function.name));
+            } else {
+                function_names.push(function.name.name.clone());
+            }
+        }
+        program.scripts.push(script);
+    }
     let mut policies: Vec<Policy> = Vec::new();
     let duplicate = |what: &'static str, ident: &Ident| ResolveError::DuplicateDefinition {
         src: error_src(sources, ident.span),
@@ -299,8 +406,11 @@ pub fn resolve(
             });
             continue;
         };
-        policy.overrides.retain(|(idx, _)| *idx != param_idx);
-        policy.overrides.push((param_idx, param_override.value));
+        // A later override wins: files are applied before the command line.
+        policy.overrides.retain(|(idx, _, _)| *idx != param_idx);
+        policy
+            .overrides
+            .push((param_idx, param_override.value, param_override.origin));
     }
     program.policies = resolved;
     if errors.is_empty() {

@@ -248,3 +248,31 @@ pub fn format_number(value: f64, out: &mut String) {
         let _ = write!(out, "{value}");
     }
 }
+
+/// A constant written back as a bangfu literal (params in output): strings
+/// quoted, lists and maps in brackets.
+pub fn literal(value: &Value) -> String {
+    match value {
+        Value::Text(text) => format!("{text:?}"),
+        Value::List(items) => format!(
+            "[{}]",
+            items.iter().map(literal).collect::<Vec<_>>().join(", ")
+        ),
+        Value::Map(entries) => format!(
+            "{{{}}}",
+            entries
+                .iter()
+                .map(|(k, v)| format!("{}: {}", literal(k), literal(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Value::Number(n) if n.fract() == 0.0 && n.is_finite() => format!("{n:.1}"),
+        Value::Number(n) => n.to_string(),
+        Value::Int(i) => i.to_string(),
+        Value::Bool(b) => b.to_string(),
+        Value::Null => "null".into(),
+        Value::Date(days) => format!("date({:?})", crate::data::format_date(*days)),
+        Value::Enum(_, variant) => format!("#{variant}"),
+        other => format!("{other:?}"),
+    }
+}

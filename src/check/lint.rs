@@ -64,6 +64,8 @@ pub enum LintError {
     /// A param that no rule of its policy reads.
     ///
     /// `policy p { param n: int = 3  rule r { … } }` without `n` in `r`.
+    /// A param read by a policy that extends its own counts as used, and so
+    /// does the `scope` param of a policy with a `scope` block.
     #[error("param `{name}` is never used")]
     #[diagnostic(
         code(W0350),
@@ -144,25 +146,30 @@ pub fn lint(
             continue;
         };
         let decl = &resolved.decl;
-        // Params: a policy others extend may have its params read there.
-        let extended = program
-            .policies
-            .iter()
-            .any(|other| other.parent == Some(policy_idx));
-        if !extended {
-            for (param_idx, param) in decl.params.iter().enumerate() {
-                let used = checked_policy.rules.iter().any(|rule| {
-                    rule_exprs(rule).any(|expr| {
-                        linter.any_name(expr, |res| res == NameRes::Param(param_idx as u32))
-                    })
+        // A param is read by a rule or a `scope` entry of its policy or of
+        // one extending it (resolution says which policy's param a name is).
+        for (param_idx, param) in decl.params.iter().enumerate() {
+            let me = NameRes::Param {
+                policy: policy_idx as u32,
+                param: param_idx as u32,
+            };
+            if checked_policy.scope_param == Some((policy_idx as u32, param_idx as u32)) {
+                continue;
+            }
+            let used = checked.policies.iter().any(|policy| {
+                policy
+                    .rules
+                    .iter()
+                    .flat_map(rule_exprs)
+                    .chain(policy.scope.iter().map(|(_, expr)| expr))
+                    .any(|expr| linter.any_name(expr, |res| res == me))
+            });
+            if !used {
+                found.push(LintError::UnusedParam {
+                    src: linter.src(param.name.span),
+                    span: param.name.span.into(),
+                    name: param.name.name.clone(),
                 });
-                if !used {
-                    found.push(LintError::UnusedParam {
-                        src: linter.src(param.name.span),
-                        span: param.name.span.into(),
-                        name: param.name.name.clone(),
-                    });
-                }
             }
         }
         for (rule, checked_rule) in decl.rules.iter().zip(&checked_policy.rules) {

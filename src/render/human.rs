@@ -36,6 +36,13 @@ pub fn render(violations: &[Violation], summary: &Summary, out: &mut dyn Write) 
                 "  {} {}: {}",
                 violation.entity, violation.key, violation.message
             )?;
+            if let Some(waiver) = &violation.waiver {
+                writeln!(
+                    out,
+                    "    waived until {}: {} (approved by {})",
+                    waiver.expires, waiver.reason, waiver.approved_by
+                )?;
+            }
             if let Some(location) = &violation.location {
                 writeln!(out, "    at {}", place(location))?;
             }

@@ -84,6 +84,9 @@ struct Writer<'s> {
     line_hangs: bool,
     /// Inside a string's interpolation: lists are never broken.
     in_string: usize,
+    /// End offset of the statement being written (its closing bracket is
+    /// the byte before it).
+    src_end_of_statement: usize,
     max_width: usize,
 }
 
@@ -101,6 +104,7 @@ impl<'s> Writer<'s> {
             hanging: false,
             line_hangs: false,
             in_string: 0,
+            src_end_of_statement: 0,
             max_width,
         }
     }
@@ -303,11 +307,18 @@ impl<'s> Writer<'s> {
     /// One item, declaration or statement, on its own line(s).
     fn statement(&mut self, pair: Pair<'_, Rule>) {
         let rule = pair.as_rule();
-        let end = pair.as_span().end();
+        let (start, end) = (pair.as_span().start(), pair.as_span().end());
         let (docs, rest): (Vec<_>, Vec<_>) = pair.into_inner().partition(|p| p.as_rule() == Rule::doc);
         self.docs(&docs);
         match rule {
-            Rule::schema_decl | Rule::policy_decl | Rule::rule_decl | Rule::collection_decl => {
+            Rule::schema_decl
+            | Rule::policy_decl
+            | Rule::rule_decl
+            | Rule::collection_decl
+            | Rule::script_decl
+            | Rule::test_decl
+            | Rule::test_data
+            | Rule::test_expect => {
                 let is_body = |r: Rule| {
                     matches!(
                         r,
@@ -317,11 +328,23 @@ impl<'s> Writer<'s> {
                             | Rule::param_decl
                             | Rule::rule_decl
                             | Rule::severity_stmt
+                            | Rule::effective_decl
+                            | Rule::scope_decl
                             | Rule::for_stmt
                             | Rule::let_stmt
                             | Rule::require_stmt
                             | Rule::message_stmt
                             | Rule::field_decl
+                            | Rule::script_fn
+                            | Rule::test_rules
+                            | Rule::test_param
+                            | Rule::test_data
+                            | Rule::test_data_file
+                            | Rule::test_expect
+                            | Rule::test_waiver
+                            | Rule::test_as_of
+                            | Rule::data_collection
+                            | Rule::expected
                     )
                 };
                 let (body, header): (Vec<_>, Vec<_>) =
@@ -354,13 +377,56 @@ impl<'s> Writer<'s> {
                     self.node(part);
                 }
             }
-            _ => {
+            Rule::import_decl
+            | Rule::fn_decl
+            | Rule::script_fn
+            | Rule::field_decl
+            | Rule::param_decl
+            | Rule::source_decl
+            | Rule::severity_stmt
+            | Rule::effective_decl
+            | Rule::scope_decl
+            | Rule::for_stmt
+            | Rule::let_stmt
+            | Rule::require_stmt
+            | Rule::message_stmt
+            | Rule::test_rules
+            | Rule::test_param
+            | Rule::test_data_file
+            | Rule::test_waiver
+            | Rule::test_as_of
+            | Rule::data_collection
+            | Rule::expected => {
                 self.in_expr = true;
                 self.hanging = false;
+                self.src_end_of_statement = end;
                 self.simple_statement(rule, rest);
                 self.in_expr = false;
                 self.hanging = false;
             }
+            // A declaration this formatter does not know (the grammar grew):
+            // kept exactly as written, comments included.
+            _ => self.verbatim(start, end),
+        }
+    }
+
+    /// Writes `start..end` of the source as it is, with the comments in it.
+    fn verbatim(&mut self, start: usize, end: usize) {
+        self.flush(start, false);
+        if self.at_line_start {
+            self.write_indent();
+        }
+        self.out.push_str(&self.src[start..end]);
+        while self
+            .comments
+            .get(self.next_comment)
+            .is_some_and(|c| c.start < end)
+        {
+            self.next_comment += 1;
+        }
+        self.last_end = self.last_end.max(end);
+        if self.in_expr {
+            self.hanging = true;
         }
     }
 
@@ -376,6 +442,90 @@ impl<'s> Writer<'s> {
                     self.space();
                     self.node(part);
                 }
+            }
+            Rule::fn_decl | Rule::script_fn => {
+                for part in parts {
+                    match part.as_rule() {
+                        Rule::kw_fn => self.node(part),
+                        Rule::fn_params => {
+                            self.punct("(");
+                            self.comma_list(part.into_inner().collect());
+                            self.punct(")");
+                        }
+                        Rule::type_expr => {
+                            self.space();
+                            self.punct("->");
+                            self.space();
+                            self.node(part);
+                        }
+                        Rule::expr => {
+                            self.space();
+                            self.punct("=");
+                            self.space();
+                            self.node(part);
+                        }
+                        _ => {
+                            self.space();
+                            self.node(part);
+                        }
+                    }
+                }
+            }
+            Rule::test_param | Rule::expected => {
+                let mut idents = 0;
+                for part in parts {
+                    match part.as_rule() {
+                        Rule::ident => {
+                            match idents {
+                                0 if rule == Rule::test_param => self.space(),
+                                0 => {}
+                                _ => self.punct("."),
+                            }
+                            idents += 1;
+                            self.node(part);
+                        }
+                        Rule::expr => {
+                            self.space();
+                            self.punct("=");
+                            self.space();
+                            self.node(part);
+                        }
+                        _ => {
+                            if idents > 0 {
+                                self.space();
+                            }
+                            self.node(part);
+                        }
+                    }
+                }
+            }
+            Rule::test_rules => {
+                let mut parts = parts.into_iter();
+                if let Some(kw) = parts.next() {
+                    self.node(kw);
+                }
+                self.space();
+                self.comma_list(parts.collect());
+            }
+            Rule::scope_decl => {
+                let mut parts = parts.into_iter();
+                if let Some(kw) = parts.next() {
+                    self.node(kw);
+                }
+                self.space();
+                let (start, end) = (self.last_end, self.src_end_of_statement);
+                self.punct("{");
+                self.sequence(parts.collect(), start, end, "}", false);
+            }
+            Rule::data_collection => {
+                let mut parts = parts.into_iter();
+                if let Some(name) = parts.next() {
+                    self.node(name);
+                }
+                self.space();
+                let (start, end) = (self.last_end, self.src_end_of_statement);
+                self.punct("[");
+                self.sequence(parts.collect(), start, end, "]", false);
             }
             Rule::param_decl | Rule::let_stmt => {
                 for part in parts {
@@ -478,6 +628,8 @@ impl<'s> Writer<'s> {
             | Rule::list_elem
             | Rule::extends_clause
             | Rule::ref_type
+            | Rule::effective_from
+            | Rule::effective_until
             | Rule::type_expr => {
                 let is_type = pair.as_rule() == Rule::type_expr;
                 for (idx, part) in pair.into_inner().enumerate() {
@@ -549,7 +701,22 @@ impl<'s> Writer<'s> {
                 self.token("{", start, start + 1);
                 self.sequence(pair.into_inner().collect(), start, end, "}", false);
             }
-            Rule::map_entry => {
+            Rule::record => {
+                self.token("{", start, start + 1);
+                self.sequence(pair.into_inner().collect(), start, end, "}", false);
+            }
+            Rule::fn_param => {
+                let mut parts = pair.into_inner();
+                if let Some(name) = parts.next() {
+                    self.node(name);
+                }
+                self.punct(":");
+                if let Some(ty) = parts.next() {
+                    self.space();
+                    self.node(ty);
+                }
+            }
+            Rule::map_entry | Rule::scope_entry | Rule::record_field => {
                 let mut parts = pair.into_inner();
                 if let Some(key) = parts.next() {
                     self.node(key);
@@ -560,7 +727,10 @@ impl<'s> Writer<'s> {
                     self.node(value);
                 }
             }
-            _ => self.pair_token(&pair),
+            _ if pair.clone().into_inner().next().is_none() => self.pair_token(&pair),
+            // A node this formatter does not know (the grammar grew): kept
+            // exactly as written, comments included.
+            _ => self.verbatim(start, end),
         }
     }
 

@@ -3,8 +3,9 @@
 //! pest stops at the first position the grammar cannot continue from. To
 //! report more, [`syntax_errors`] resynchronises after each error at the next
 //! line that starts with a declaration keyword (`schema`, `policy`, `rule`,
-//! `collection`, `enum`, `param`), parses that one declaration alone with its
-//! grammar rule, and reports its first error, if any. A declaration that
+//! `collection`, `enum`, `param`, `import`, `fn`, `script`, `test`), parses
+//! that one declaration alone with its grammar rule, and reports its first
+//! error, if any. A declaration that
 //! parses alone is skipped whole. Errors are thus reported at most once per
 //! declaration, and never for a declaration that is well formed on its own,
 //! so a missing `}` gives one error, not one per later rule.
@@ -30,15 +31,42 @@ pub fn syntax_errors(src: &SourceText) -> Vec<SyntaxError> {
     let mut reported = vec![from];
     let mut errors = vec![grammar_error(src, text, first)];
     while errors.len() < MAX_SYNTAX_ERRORS {
-        let Some((at, rule)) = next_declaration(text, from) else {
+        let Some((at, rules)) = next_declaration(text, from) else {
             break;
         };
-        match BangfuParser::parse(rule, &text[at..]) {
-            Ok(mut pairs) => {
-                let consumed = pairs.next().map_or(0, |pair| pair.as_span().end());
+        // The declaration parses when some rule for its keyword parses
+        // further than every other rule failed (`fn f() -> int = 1 +` is a
+        // broken function, not a script function followed by junk). A
+        // declaration is parsed as a prefix: what follows its end is looked
+        // at only from the next declaration keyword on.
+        let mut consumed: Option<usize> = None;
+        let mut failed: Option<(usize, pest::error::Error<Rule>)> = None;
+        for rule in rules {
+            match BangfuParser::parse(*rule, &text[at..]) {
+                Ok(mut pairs) => {
+                    let end = pairs.next().map_or(0, |pair| pair.as_span().end());
+                    consumed = Some(consumed.map_or(end, |c| c.max(end)));
+                }
+                Err(error) => {
+                    let pos = error_start(&error.location);
+                    if failed.as_ref().is_none_or(|(p, _)| pos > *p) {
+                        failed = Some((pos, error));
+                    }
+                }
+            }
+        }
+        let parsed = match (consumed, failed) {
+            (Some(end), Some((pos, _))) if end >= pos => Ok(end),
+            (Some(end), None) => Ok(end),
+            (_, Some((_, error))) => Err(Some(error)),
+            (None, None) => Err(None),
+        };
+        match parsed {
+            Ok(consumed) => {
                 from = at + consumed.max(1);
             }
-            Err(mut error) => {
+            Err(None) => from = at + 1,
+            Err(Some(mut error)) => {
                 error.location = match error.location {
                     pest::error::InputLocation::Pos(pos) => {
                         pest::error::InputLocation::Pos(pos + at)
@@ -67,15 +95,20 @@ fn error_start(location: &pest::error::InputLocation) -> usize {
 }
 
 /// The first declaration keyword at or after `from` that starts a line
-/// (after indentation) and is followed by a name, with its grammar rule.
-fn next_declaration(text: &str, from: usize) -> Option<(usize, Rule)> {
-    const KEYWORDS: &[(&str, Rule)] = &[
-        ("schema", Rule::schema_decl),
-        ("policy", Rule::policy_decl),
-        ("rule", Rule::rule_decl),
-        ("collection", Rule::collection_decl),
-        ("enum", Rule::enum_decl),
-        ("param", Rule::param_decl),
+/// (after indentation) and is followed by a name, with the grammar rules a
+/// declaration starting with it may follow.
+fn next_declaration(text: &str, from: usize) -> Option<(usize, &'static [Rule])> {
+    const KEYWORDS: &[(&str, &[Rule])] = &[
+        ("schema", &[Rule::schema_decl]),
+        ("policy", &[Rule::policy_decl]),
+        ("rule", &[Rule::rule_decl]),
+        ("collection", &[Rule::collection_decl]),
+        ("enum", &[Rule::enum_decl]),
+        ("param", &[Rule::param_decl, Rule::test_param]),
+        ("import", &[Rule::import_decl]),
+        ("fn", &[Rule::fn_decl, Rule::script_fn]),
+        ("script", &[Rule::script_decl]),
+        ("test", &[Rule::test_decl]),
     ];
     let mut line_start = text.get(..from)?.rfind('\n').map_or(0, |n| n + 1);
     while line_start < text.len() {
@@ -92,7 +125,7 @@ fn next_declaration(text: &str, from: usize) -> Option<(usize, Rule)> {
                     && after.starts_with([' ', '\t'])
                     && !after.trim_start().starts_with(':')
                 {
-                    return Some((at, *rule));
+                    return Some((at, rule));
                 }
             }
         }
@@ -133,6 +166,12 @@ mod tests {
     fn a_field_named_like_a_keyword_is_no_sync_point() {
         let text = "schema {\n  collection c key id {\n    id: string\n    param: int =\n  }\n}\n";
         assert_eq!(lines_of_errors(text), vec![4]);
+    }
+
+    #[test]
+    fn functions_in_scripts_and_test_params_are_declarations_too() {
+        let text = "script \"s.rhai\" {\n  fn a() -> int\n}\ntest t {\n  param p.x = 1\n  rules \"a\" \"b\"\n}\npolicy p {\n  rule r { require x = 1 }\n}\nfn f( -> int = 1\n";
+        assert_eq!(lines_of_errors(text), vec![6, 9, 11]);
     }
 
     #[test]

@@ -197,6 +197,10 @@ pub struct CollectionDecl {
     pub title: Option<String>,
     /// Fields and back-references.
     pub fields: Vec<FieldDecl>,
+    /// `path { label: expr, ref_field, … }`: how a record is shown as a
+    /// readable path, outermost step first; an unlabelled reference expands
+    /// to the referenced record's path.
+    pub path: Vec<(Option<Ident>, Expr)>,
 }
 
 /// `NAME: TYPE` or `NAME: backref COLLECTION.FIELD`
@@ -584,6 +588,7 @@ impl Lowerer {
             key: Vec::new(),
             title: None,
             fields: Vec::new(),
+            path: Vec::new(),
         };
         for child in pair.into_inner() {
             match child.as_rule() {
@@ -598,6 +603,25 @@ impl Lowerer {
                 }
                 Rule::string => decl.title = Some(ctx.plain_string(&child)?),
                 Rule::field_decl => decl.fields.push(self.field(ctx, child)?),
+                Rule::path_decl => {
+                    for entry in child
+                        .into_inner()
+                        .filter(|p| p.as_rule() == Rule::path_entry)
+                    {
+                        let mut label = None;
+                        let mut value = None;
+                        for part in entry.into_inner() {
+                            match part.as_rule() {
+                                Rule::ident => label = Some(ctx.ident(&part)),
+                                Rule::expr => value = Some(self.expr(ctx, part)?),
+                                _ => {}
+                            }
+                        }
+                        if let Some(value) = value {
+                            decl.path.push((label, value));
+                        }
+                    }
+                }
                 _ => {}
             }
         }
@@ -1441,6 +1465,7 @@ impl Ctx<'_> {
                 Rule::str_escape => text.push_str(match child.as_str() {
                     "{{" => "{",
                     "}}" => "}",
+                    "\\t" => "\t",
                     "\\n" => "\n",
                     "\\\"" => "\"",
                     "\\\\" => "\\",

@@ -199,6 +199,9 @@ pub struct CollectionInfo {
     pub key_fields: Vec<u32>,
     /// Back-references: name, source collection, field, whether a list.
     pub backrefs: Vec<(String, Member)>,
+    /// The readable path: label and expression (element in slot 0); an
+    /// entry without a label is a reference expanded to its target's path.
+    pub path: Vec<(Option<String>, Expr)>,
 }
 
 /// The checked schema.
@@ -569,6 +572,24 @@ pub enum CheckError {
         /// Name.
         name: String,
     },
+    /// A variant written twice.
+    #[error("variant `{name}` appears twice in enum `{enum_name}`")]
+    #[diagnostic(
+        code(E0334),
+        help("each variant of an enum is written once; remove the repetition")
+    )]
+    DuplicateVariant {
+        /// The file.
+        #[source_code]
+        src: SourceText,
+        /// The repetition.
+        #[label("again")]
+        span: SourceSpan,
+        /// Enum.
+        enum_name: String,
+        /// Variant.
+        name: String,
+    },
     /// A variant of several enums.
     #[error("`{name}` is a variant of several enums ({enums})")]
     #[diagnostic(
@@ -635,6 +656,7 @@ pub fn check(
     };
     // Functions: signatures first, so calls anywhere can be checked.
     let mut function_decls: Vec<FunctionDecl<'_>> = Vec::new();
+    let mut path_steps: Vec<Vec<(Option<String>, Expr)>> = Vec::new();
     for decl in &program.functions {
         let params = decl
             .params
@@ -749,6 +771,27 @@ pub fn check(
                 chain,
             });
         }
+    }
+
+    // Readable paths, checked with the record's fields in scope.
+    for (coll, collection) in program.collections.iter().enumerate() {
+        let mut steps = Vec::new();
+        for (label, expr) in &collection.path {
+            checker.scopes.clear();
+            checker.params.clear();
+            checker.n_slots = 1;
+            checker.scopes.push(Scope::Implicit {
+                slot: 0,
+                coll: coll as u32,
+            });
+            let ty = checker.expr(expr, None);
+            if label.is_none() && !matches!(ty, Type::Row(_) | Type::Unknown) {
+                let name = checker.type_name(&ty);
+                checker.mismatch(expr.span, format!("an unlabelled path step must be a reference, found {name}"), format!("this is {name}"), "write `label: expr` for a value, or name a `ref` field to include its record's path".into());
+            }
+            steps.push((label.as_ref().map(|l| l.name.clone()), expr.clone()));
+        }
+        path_steps.push(steps);
     }
 
     // Params of every policy, so children see their parents' params.
@@ -899,6 +942,10 @@ pub fn check(
         fn_calls,
         ..
     } = checker;
+    let mut schema = schema;
+    for (info, steps) in schema.collections.iter_mut().zip(path_steps) {
+        info.path = steps;
+    }
     Ok(CheckedProgram {
         schema,
         policies,
@@ -1100,10 +1147,52 @@ fn check_schema(
             ));
         }
         infos.push(CollectionInfo {
+            path: Vec::new(),
             title: collection.title.clone(),
             key_fields,
             backrefs,
         });
+    }
+    // A reference is resolved by its target's single string key.
+    for collection in &program.collections {
+        for field in &collection.fields {
+            let FieldKind::Stored(ty) = &field.kind else {
+                continue;
+            };
+            let target = match &ty.kind {
+                TypeKind::Ref(target) => target,
+                TypeKind::List(inner) => match &inner.kind {
+                    TypeKind::Ref(target) => target,
+                    _ => continue,
+                },
+                _ => continue,
+            };
+            if let Some(target_idx) = data.collection_index(&target.name)
+                && data.collections[target_idx].key.is_none()
+            {
+                errors.push(CheckError::InvalidKey {
+                    src: src_of(sources, target.span),
+                    span: target.span.into(),
+                    collection: target.name.clone(),
+                    name: format!("{}.{}", collection.name.name, field.name.name),
+                    help: format!("a `ref` names a record by its key: give `{}` a single `string` key (`key id`)", target.name),
+                });
+            }
+        }
+    }
+    for enum_decl in &program.enums {
+        let mut seen: Vec<&str> = Vec::new();
+        for variant in &enum_decl.variants {
+            if seen.contains(&variant.name.as_str()) {
+                errors.push(CheckError::DuplicateVariant {
+                    src: src_of(sources, variant.span),
+                    span: variant.span.into(),
+                    enum_name: enum_decl.name.name.clone(),
+                    name: variant.name.clone(),
+                });
+            }
+            seen.push(&variant.name);
+        }
     }
     (
         CheckedSchema {
@@ -1306,27 +1395,65 @@ impl Checker<'_> {
         });
     }
 
+    /// Reports unless `expr` is a constant the compiler can fold: a
+    /// literal, `-literal`, `date("…")`, an enum variant, or a list or map of
+    /// constants.
     fn check_constant(&mut self, param: &str, expr: &Expr) {
-        let mut offending = None;
-        walk(expr, &mut |e| {
-            if offending.is_none()
-                && matches!(
-                    e.kind,
-                    ExprKind::Name(_) | ExprKind::Where { .. } | ExprKind::Field(..)
-                )
-            {
-                let is_variant = matches!(&e.kind, ExprKind::Name(name) if self.schema.data.enums.iter().any(|en| en.variants.iter().any(|v| v == name)));
-                if !is_variant {
-                    offending = Some(e.span);
-                }
-            }
-        });
-        if let Some(span) = offending {
+        if let Some(span) = self.non_constant(expr) {
             self.errors.push(CheckError::NonConstantParam {
                 src: self.src(span),
                 span: span.into(),
                 name: param.to_string(),
             });
+        }
+    }
+
+    /// The span of the first part of `expr` that is not a constant.
+    fn non_constant(&self, expr: &Expr) -> Option<Span> {
+        match &expr.kind {
+            ExprKind::Int(_)
+            | ExprKind::Number(_)
+            | ExprKind::Str(_)
+            | ExprKind::Bool(_)
+            | ExprKind::Null => None,
+            ExprKind::Name(name)
+                if self
+                    .schema
+                    .data
+                    .enums
+                    .iter()
+                    .any(|en| en.variants.iter().any(|v| v == name)) =>
+            {
+                None
+            }
+            ExprKind::Unary(UnaryOp::Neg, operand)
+                if matches!(operand.kind, ExprKind::Int(_) | ExprKind::Number(_)) =>
+            {
+                None
+            }
+            ExprKind::Call(name, args)
+                if name.name == "date"
+                    && matches!(
+                        args.as_slice(),
+                        [Expr {
+                            kind: ExprKind::Str(_),
+                            ..
+                        }]
+                    ) =>
+            {
+                None
+            }
+            ExprKind::List(elems) => elems.iter().find_map(|elem| {
+                if elem.condition.is_some() {
+                    Some(elem.value.span)
+                } else {
+                    self.non_constant(&elem.value)
+                }
+            }),
+            ExprKind::Map(entries) => entries.iter().find_map(|(key, value)| {
+                self.non_constant(key).or_else(|| self.non_constant(value))
+            }),
+            _ => Some(expr.span),
         }
     }
 
@@ -1482,13 +1609,13 @@ impl Checker<'_> {
 
     /// Checks `for VAR in SOURCE`; returns the quantified collection.
     fn for_source(&mut self, var: &Ident, slot: u32, expr: &Expr) -> Option<u32> {
-        let (base, condition) = match &expr.kind {
+        let (base, binder, condition) = match &expr.kind {
             ExprKind::Where {
                 source,
-                binder: None,
+                binder,
                 condition,
-            } => (source.as_ref(), Some(condition.as_ref())),
-            _ => (expr, None),
+            } => (source.as_ref(), binder.as_ref(), Some(condition.as_ref())),
+            _ => (expr, None, None),
         };
         let base_ty = self.expr(base, None);
         let coll = match base_ty {
@@ -1507,6 +1634,14 @@ impl Checker<'_> {
         };
         if let Some(condition) = condition {
             self.binders.insert(expr.id, slot);
+            // `for p in xs as q where …` names the element twice; both work.
+            if let Some(binder) = binder {
+                self.scopes.push(Scope::Local {
+                    name: binder.name.clone(),
+                    slot,
+                    ty: coll.map_or(Type::Unknown, Type::Row),
+                });
+            }
             self.scopes.push(Scope::Local {
                 name: var.name.clone(),
                 slot,
@@ -1667,6 +1802,14 @@ impl Checker<'_> {
                 Type::List(Box::new(item_ty))
             }
             ExprKind::Map(entries) => {
+                // Map literals are tables folded at compile time.
+                if let Some(span) = self.non_constant(expr) {
+                    self.errors.push(CheckError::NonConstantParam {
+                        src: self.src(span),
+                        span: span.into(),
+                        name: "(map literal)".into(),
+                    });
+                }
                 let (key_expected, value_expected) = match expected {
                     Some(Type::Map(key, value)) => {
                         (Some(key.as_ref().clone()), Some(value.as_ref().clone()))
@@ -2080,14 +2223,28 @@ impl Checker<'_> {
                 Type::Bool
             }
             BinaryOp::In | BinaryOp::NotIn => {
-                let b = self.expr(right, None);
+                // A list literal on the right takes its element type from the
+                // left (`c.role in [agri_tech, work_team]` picks the enum).
+                let (a, b) = if matches!(right.kind, ExprKind::List(_)) {
+                    let a = self.expr(left, None);
+                    let b = self.expr(right, Some(&Type::List(Box::new(a.clone()))));
+                    (a, b)
+                } else {
+                    let b = self.expr(right, None);
+                    let element_expected = match &b {
+                        Type::List(item) => Some(item.as_ref().clone()),
+                        Type::Rows(coll) => Some(Type::Row(*coll)),
+                        Type::Map(key, _) => Some(key.as_ref().clone()),
+                        _ => None,
+                    };
+                    (self.expr(left, element_expected.as_ref()), b)
+                };
                 let element_expected = match &b {
                     Type::List(item) => Some(item.as_ref().clone()),
                     Type::Rows(coll) => Some(Type::Row(*coll)),
                     Type::Map(key, _) => Some(key.as_ref().clone()),
                     _ => None,
                 };
-                let a = self.expr(left, element_expected.as_ref());
                 let ok = match (&b, &element_expected) {
                     (Type::String, _) => matches!(a, Type::String | Type::Null | Type::Unknown),
                     (Type::Unknown, _) => true,

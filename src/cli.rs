@@ -10,6 +10,7 @@
 pub mod check;
 pub mod fmt;
 pub mod lint;
+pub mod explain;
 pub mod params_file;
 pub mod rules;
 pub mod test;
@@ -58,6 +59,12 @@ pub enum Command {
     /// Exit status: 0 without errors (warnings are printed), 1 with
     /// `--deny-warnings` and warnings, 2 with errors.
     Lint(lint::LintArgs),
+    /// Explain one violation: the values that decided it, as a tree that
+    /// follows the condition, and the smallest change that would fix it.
+    ///
+    /// Exit status: 1 when the entity violates the rule, 0 when it does not,
+    /// 2 on an error.
+    Explain(explain::ExplainArgs),
     /// List every rule: id, title, policy, severity, params and source.
     Rules(rules::RulesArgs),
     /// Run the policy tests (`test` blocks) and report like `cargo test`.
@@ -155,6 +162,7 @@ pub fn run() -> ExitCode {
         Command::Fmt(args) => fmt::run(&args),
         Command::Lint(args) => lint::run(&args),
         Command::Rules(args) => rules::run(&args),
+        Command::Explain(args) => explain::run(&args),
         Command::Test(args) => test::run(&args),
     };
     ExitCode::from(code)

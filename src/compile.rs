@@ -247,6 +247,72 @@ pub struct RulePlan {
     pub n_slots: u32,
     /// The rule's declaration.
     pub span: Span,
+    /// How to explain the `for … where` filter.
+    pub filter_explain: Option<ExplainNode>,
+    /// How to explain each `require`, parallel to `requires`.
+    pub require_explains: Vec<ExplainNode>,
+}
+
+/// What kind of sub-term an [`ExplainNode`] is, for the tree and for the
+/// smallest-change suggestion.
+#[derive(Clone, Debug)]
+pub enum Shape {
+    /// `a and b and …`: all children must hold.
+    And,
+    /// `a or b or …`: one child must hold.
+    Or,
+    /// `not a`.
+    Not,
+    /// A comparison; children are the two operands.
+    Compare(BinaryOp),
+    /// A stored field of the record `record` evaluates to.
+    Field {
+        /// The record.
+        record: PExpr,
+        /// Its collection.
+        coll: u32,
+        /// The field.
+        field: u32,
+    },
+    /// `count(x)`; the child is `x`.
+    Count,
+    /// `any(x)`; the child is `x`.
+    Any,
+    /// A `let` binding; the child is its definition.
+    Let,
+    /// A param of a policy.
+    Param {
+        /// Policy.
+        policy: u32,
+        /// Param.
+        param: u32,
+    },
+    /// A literal.
+    Literal,
+    /// Anything else.
+    Other,
+}
+
+/// A sub-term of a condition: as written, how to compute it, its parts.
+#[derive(Clone, Debug)]
+pub struct ExplainNode {
+    /// The source text of the sub-term.
+    pub text: String,
+    /// The sub-term, over the rule's slots.
+    pub expr: PExpr,
+    /// What kind of term.
+    pub shape: Shape,
+    /// Its parts.
+    pub children: Vec<ExplainNode>,
+}
+
+/// One step of a collection's readable path.
+#[derive(Clone, Debug)]
+pub struct PathStepPlan {
+    /// Label; `None` for a reference expanded to its target's path.
+    pub label: Option<String>,
+    /// The value, over slot 0 holding the record.
+    pub expr: PExpr,
 }
 
 /// The evaluation plan of a program.
@@ -266,6 +332,11 @@ pub struct Plan {
     pub functions: Vec<FnPlan>,
     /// rhai scripts.
     pub scripts: Vec<ScriptPlan>,
+    /// Readable path of each collection's records.
+    pub paths: Vec<Vec<PathStepPlan>>,
+    /// Slots any expression of the plan needs (environments for invariants
+    /// and paths are this large).
+    pub max_slots: u32,
     /// The policy files, for diagnostics.
     pub sources: SourceMap,
 }
@@ -385,6 +456,9 @@ pub fn compile(program: &CheckedProgram, sources: &SourceMap) -> Result<Plan, Ve
             .map(|params| params.iter().map(|p| p.value.clone()).collect())
             .collect(),
         errors: Vec::new(),
+        sources,
+        lets: Vec::new(),
+        explaining: false,
     };
     let mut functions = Vec::new();
     for function in &program.functions {
@@ -450,6 +524,23 @@ pub fn compile(program: &CheckedProgram, sources: &SourceMap) -> Result<Plan, Ve
                 .iter()
                 .map(|(slot, _, value)| (*slot, compiler.expr(value)))
                 .collect();
+            compiler.lets = rule
+                .lets
+                .iter()
+                .map(|(slot, _, value)| (*slot, value.clone()))
+                .collect();
+            let filter_explain = match &rule.source {
+                Some(Expr {
+                    kind: ExprKind::Where { condition, .. },
+                    ..
+                }) => Some(compiler.explain(condition, 0)),
+                _ => None,
+            };
+            let require_explains = rule
+                .requires
+                .iter()
+                .map(|e| compiler.explain(e, 0))
+                .collect();
             let requires = rule
                 .requires
                 .iter()
@@ -469,6 +560,8 @@ pub fn compile(program: &CheckedProgram, sources: &SourceMap) -> Result<Plan, Ve
                 message,
                 n_slots: rule.n_slots,
                 span: rule.span,
+                filter_explain,
+                require_explains,
             });
         }
         policies.push(PolicyInfo {
@@ -498,11 +591,29 @@ pub fn compile(program: &CheckedProgram, sources: &SourceMap) -> Result<Plan, Ve
     if !compiler.errors.is_empty() {
         return Err(compiler.errors);
     }
+    // Paths are compiled last, with their own index and invariant tables
+    // appended to the plan's.
+    let mut compiler_paths = compiler;
+    compiler_paths.lets.clear();
+    let paths_plan: Vec<Vec<PathStepPlan>> = program
+        .schema
+        .collections
+        .iter()
+        .map(|info| {
+            info.path
+                .iter()
+                .map(|(label, expr)| PathStepPlan {
+                    label: label.clone(),
+                    expr: compiler_paths.expr(expr),
+                })
+                .collect()
+        })
+        .collect();
     let Compiler {
         indexes,
         invariants,
         ..
-    } = compiler;
+    } = compiler_paths;
     let scripts = program
         .scripts
         .iter()
@@ -511,6 +622,8 @@ pub fn compile(program: &CheckedProgram, sources: &SourceMap) -> Result<Plan, Ve
         })
         .collect();
     let mut plan = Plan {
+        max_slots: 0,
+        paths: paths_plan,
         schema: program.schema.clone(),
         policies,
         rules,
@@ -521,7 +634,91 @@ pub fn compile(program: &CheckedProgram, sources: &SourceMap) -> Result<Plan, Ve
         sources: sources.clone(),
     };
     mark_kept_fields(&mut plan);
+    plan.max_slots = plan_slots(&plan);
     Ok(plan)
+}
+
+/// Every plan expression: rules (with their explanations), functions,
+/// invariants and paths.
+fn for_each_expr(plan: &Plan, visit: &mut dyn FnMut(&PExpr)) {
+    fn explain_nodes(node: &ExplainNode, visit: &mut dyn FnMut(&PExpr)) {
+        visit(&node.expr);
+        if let Shape::Field { record, .. } = &node.shape {
+            visit(record);
+        }
+        for child in &node.children {
+            explain_nodes(child, visit);
+        }
+    }
+    for rule in &plan.rules {
+        for expr in rule
+            .filter
+            .iter()
+            .chain(rule.lets.iter().map(|(_, e)| e))
+            .chain(rule.requires.iter().map(|(e, _)| e))
+            .chain(rule.message.iter())
+        {
+            visit(expr);
+        }
+        for node in rule
+            .filter_explain
+            .iter()
+            .chain(rule.require_explains.iter())
+        {
+            explain_nodes(node, visit);
+        }
+    }
+    for expr in &plan.invariants {
+        visit(expr);
+    }
+    for function in &plan.functions {
+        if let FnKind::Bangfu { body, .. } = &function.kind {
+            visit(body);
+        }
+    }
+    for steps in &plan.paths {
+        for step in steps {
+            visit(&step.expr);
+        }
+    }
+}
+
+/// One more than the largest slot any expression reads or binds.
+fn plan_slots(plan: &Plan) -> u32 {
+    fn slots(expr: &PExpr) -> u32 {
+        match expr {
+            PExpr::Local(slot) => slot + 1,
+            PExpr::Const(_) | PExpr::Invariant(_) | PExpr::Scan(_) => 0,
+            PExpr::Field { base, .. } => slots(base),
+            PExpr::Project { source, .. } => slots(source),
+            PExpr::Index(a, b)
+            | PExpr::And(a, b)
+            | PExpr::Or(a, b)
+            | PExpr::Binary {
+                left: a, right: b, ..
+            } => slots(a).max(slots(b)),
+            PExpr::Not(a) | PExpr::Neg(a) => slots(a),
+            PExpr::If(a, b, c) => slots(a).max(slots(b)).max(slots(c)),
+            PExpr::Call { args, .. }
+            | PExpr::CallFn { args, .. }
+            | PExpr::Template(args)
+            | PExpr::Lookup { probes: args, .. } => args.iter().map(slots).max().unwrap_or(0),
+            PExpr::List(elems) => elems
+                .iter()
+                .map(|(v, c)| slots(v).max(c.as_ref().map_or(0, slots)))
+                .max()
+                .unwrap_or(0),
+            PExpr::Filter { source, slot, cond } => slots(source).max(slots(cond)).max(slot + 1),
+        }
+    }
+    let mut max = plan.rules.iter().map(|r| r.n_slots).max().unwrap_or(0);
+    for function in &plan.functions {
+        if let FnKind::Bangfu { n_slots, .. } = function.kind {
+            max = max.max(n_slots);
+        }
+    }
+    for_each_expr(plan, &mut |expr| max = max.max(slots(expr)));
+    max.max(1)
 }
 
 fn is_collection_name(program: &CheckedProgram, expr: &Expr) -> bool {
@@ -577,6 +774,12 @@ struct Compiler<'a> {
     /// Param values by policy, then param.
     params: Vec<Vec<Value>>,
     errors: Vec<CompileError>,
+    sources: &'a SourceMap,
+    /// The `let`s of the rule being compiled: slot and definition.
+    lets: Vec<(u32, Expr)>,
+    /// Compiling explanation terms: they are evaluated only for violations,
+    /// so nothing is hoisted into the run's invariants for them.
+    explaining: bool,
 }
 
 impl Compiler<'_> {
@@ -593,11 +796,114 @@ impl Compiler<'_> {
     /// Hoists `expr` into an invariant if it depends on no binding and is
     /// worth computing once (it touches a collection).
     fn hoist(&mut self, expr: PExpr) -> PExpr {
-        if is_relational(&expr) && !uses_outer(&expr, &mut Vec::new()) {
+        if !self.explaining && is_relational(&expr) && !uses_outer(&expr, &mut Vec::new()) {
             self.invariants.push(expr);
             PExpr::Invariant(self.invariants.len() as u32 - 1)
         } else {
             expr
+        }
+    }
+
+    /// The explanation tree of a condition: its boolean structure, the
+    /// operands of comparisons, fields, counts and `let`s, each with the
+    /// text the author wrote.
+    fn explain(&mut self, expr: &Expr, depth: usize) -> ExplainNode {
+        let was_explaining = std::mem::replace(&mut self.explaining, true);
+        let node = self.explain_inner(expr, depth);
+        self.explaining = was_explaining;
+        node
+    }
+
+    fn explain_inner(&mut self, expr: &Expr, depth: usize) -> ExplainNode {
+        let text = self
+            .sources
+            .get(expr.span.src)
+            .text()
+            .and_then(|t| t.get(expr.span.start as usize..expr.span.end as usize))
+            .unwrap_or("");
+        // Spans of optional tails include the whitespace pest tried them on.
+        let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        let compiled = self.expr(expr);
+        let mut children = Vec::new();
+        let shape = match &expr.kind {
+            ExprKind::Binary(BinaryOp::And, _, _) | ExprKind::Binary(BinaryOp::Or, _, _) => {
+                let op = if matches!(expr.kind, ExprKind::Binary(BinaryOp::And, _, _)) {
+                    BinaryOp::And
+                } else {
+                    BinaryOp::Or
+                };
+                let mut parts = Vec::new();
+                flatten(expr, op, &mut parts);
+                children = parts
+                    .into_iter()
+                    .map(|part| self.explain(part, depth + 1))
+                    .collect();
+                if op == BinaryOp::And {
+                    Shape::And
+                } else {
+                    Shape::Or
+                }
+            }
+            ExprKind::Unary(UnaryOp::Not, operand) => {
+                children.push(self.explain(operand, depth + 1));
+                Shape::Not
+            }
+            ExprKind::Binary(op, left, right) if !matches!(op, BinaryOp::Coalesce) => {
+                children.push(self.explain(left, depth + 1));
+                children.push(self.explain(right, depth + 1));
+                Shape::Compare(*op)
+            }
+            ExprKind::Int(_)
+            | ExprKind::Number(_)
+            | ExprKind::Str(_)
+            | ExprKind::Bool(_)
+            | ExprKind::Null => Shape::Literal,
+            ExprKind::Call(_, args) => match (self.program.calls.get(&expr.id), args.as_slice()) {
+                (Some(Builtin::Count), [arg]) => {
+                    children.push(self.explain(arg, depth + 1));
+                    Shape::Count
+                }
+                (Some(Builtin::Any), [arg]) => {
+                    children.push(self.explain(arg, depth + 1));
+                    Shape::Any
+                }
+                _ => Shape::Other,
+            },
+            ExprKind::Field(_, _) | ExprKind::Name(_) => match (
+                self.program.names.get(&expr.id),
+                self.program.accesses.get(&expr.id),
+                &compiled,
+            ) {
+                (Some(NameRes::Param { policy, param }), _, _) => Shape::Param {
+                    policy: *policy,
+                    param: *param,
+                },
+                (Some(NameRes::Local(slot)), _, _) => match self
+                    .lets
+                    .iter()
+                    .find(|(s, _)| s == slot)
+                    .map(|(_, e)| e.clone())
+                {
+                    Some(definition) if depth < 4 => {
+                        children.push(self.explain(&definition, depth + 1));
+                        Shape::Let
+                    }
+                    _ => Shape::Other,
+                },
+                (_, _, PExpr::Field { base, coll, field }) => Shape::Field {
+                    record: base.as_ref().clone(),
+                    coll: *coll,
+                    field: *field,
+                },
+                _ => Shape::Other,
+            },
+            _ => Shape::Other,
+        };
+        ExplainNode {
+            text,
+            expr: compiled,
+            shape,
+            children,
         }
     }
 
@@ -905,6 +1211,17 @@ impl Compiler<'_> {
     }
 }
 
+/// The operands of a chain of `op` (`a and b and c` → a, b, c).
+fn flatten<'e>(expr: &'e Expr, op: BinaryOp, out: &mut Vec<&'e Expr>) {
+    match &expr.kind {
+        ExprKind::Binary(inner, left, right) if *inner == op => {
+            flatten(left, op, out);
+            flatten(right, op, out);
+        }
+        _ => out.push(expr),
+    }
+}
+
 fn split_and<'e>(expr: &'e Expr, out: &mut Vec<&'e Expr>) {
     match &expr.kind {
         ExprKind::Binary(BinaryOp::And, left, right) => {
@@ -1024,25 +1341,9 @@ fn mark_kept_fields(plan: &mut Plan) {
             }
         }
     }
-    for rule in &plan.rules {
-        for expr in rule
-            .filter
-            .iter()
-            .chain(rule.lets.iter().map(|(_, e)| e))
-            .chain(rule.requires.iter().map(|(e, _)| e))
-            .chain(rule.message.iter())
-        {
-            visit(expr, &mut used);
-        }
-    }
-    for expr in &plan.invariants {
-        visit(expr, &mut used);
-    }
-    for function in &plan.functions {
-        if let FnKind::Bangfu { body, .. } = &function.kind {
-            visit(body, &mut used);
-        }
-    }
+    let mut exprs_used = Vec::new();
+    for_each_expr(plan, &mut |expr| visit(expr, &mut exprs_used));
+    used.extend(exprs_used);
     for spec in &plan.indexes {
         used.extend(spec.keys.iter().map(|key| (spec.coll, key.field)));
     }

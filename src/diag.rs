@@ -69,7 +69,6 @@ codes! {
     "E0202" "missing-schema" "resolve" "the policies declare no schema";
     "E0203" "unknown-policy" "resolve" "a param override or rule names a policy that does not exist";
     "E0204" "unknown-param" "resolve" "a param override names a param the policy does not declare";
-    "E0205" "invalid-param-value" "resolve" "a param override is not a literal of the param's type";
     "E0206" "import-not-found" "resolve" "an `import` names a file that does not exist";
     "E0207" "import-cycle" "resolve" "policy files import each other in a cycle";
     "E0208" "script-not-found" "resolve" "a `script` block names a rhai file that cannot be read";
@@ -94,6 +93,7 @@ codes! {
     "E0331" "scope-without-param" "check" "a policy has a `scope` block but no `scope` param";
     "E0332" "invalid-policy-date" "check" "an `effective` date is not a valid YYYY-MM-DD date";
     "E0333" "shadowed-builtin" "check" "a function has the name of a built-in function";
+    "E0334" "duplicate-variant" "check" "an enum lists the same variant twice";
     "E0501" "malformed-json" "data" "the JSON text is not well formed";
     "E0502" "malformed-yaml" "data" "the YAML text is not well formed";
     "E0503" "malformed-csv" "data" "a CSV file cannot be read, or a row has the wrong number of cells";

@@ -85,6 +85,8 @@ pub struct Outcome {
     pub failed: usize,
     /// The message.
     pub message: String,
+    /// The rule's bindings when the condition failed, for explanations.
+    pub env: Vec<Value>,
 }
 
 /// A value that can be hashed as (part of) an index key.
@@ -165,7 +167,7 @@ impl<'a> Evaluator<'a> {
         let mut invariants = Vec::with_capacity(plan.invariants.len());
         for expr in &plan.invariants {
             // Invariants may refer to earlier invariants, never to slots.
-            let mut env = Vec::new();
+            let mut env = vec![Value::Null; plan.max_slots as usize];
             evaluator.invariants = std::mem::take(&mut invariants);
             let value = evaluator.eval(expr, &mut env).unwrap_or(Value::Null);
             invariants = std::mem::take(&mut evaluator.invariants);
@@ -306,6 +308,7 @@ impl<'a> Evaluator<'a> {
                     row: entity.map(|(_, row)| row),
                     failed,
                     message,
+                    env: env.to_vec(),
                 }));
             }
         }
@@ -314,6 +317,12 @@ impl<'a> Evaluator<'a> {
 
     fn truthy(&self, expr: &PExpr, env: &mut [Value]) -> EvalResult<bool> {
         Ok(matches!(self.eval(expr, env)?, Value::Bool(true)))
+    }
+
+    /// The value of a plan expression in `env` (explanations); a runtime
+    /// error gives null.
+    pub fn value_of(&self, expr: &PExpr, env: &mut [Value]) -> Value {
+        self.eval(expr, env).unwrap_or(Value::Null)
     }
 
     /// The value of a field of one record.
@@ -578,6 +587,19 @@ impl<'a> Evaluator<'a> {
                     (_, Value::List(items)) => items.iter().any(|item| item.equals(&left, self)),
                     (Value::Row(c, r), Value::Rows(coll, rows)) => {
                         c == coll && rows.iter().any(|row| row == *r)
+                    }
+                    // A key string is in a set of records when its record is.
+                    (Value::Sym(_) | Value::Text(_), Value::Rows(coll, rows)) => {
+                        let key = left
+                            .as_str(self)
+                            .and_then(|text| self.data.interner.get(text));
+                        let row = key.and_then(|key| {
+                            self.data.collections[*coll as usize]
+                                .key_index
+                                .get(&key)
+                                .copied()
+                        });
+                        row.is_some_and(|row| rows.iter().any(|r| r == row))
                     }
                     (_, Value::Map(entries)) => {
                         entries.iter().any(|(key, _)| key.equals(&left, self))
@@ -907,9 +929,13 @@ fn data_atom(data: &ColumnData, idx: usize) -> Option<KeyAtom> {
         ColumnData::Str(values) => KeyAtom::Sym(*values.get(idx)?),
         ColumnData::Date(values) => KeyAtom::Date(*values.get(idx)?),
         ColumnData::Enum(values) => KeyAtom::Enum(*values.get(idx)?),
-        // A reference is keyed by the key as written, so a probe with the
-        // referenced record or with its key string finds it.
-        ColumnData::Ref { keys, .. } => KeyAtom::Sym(*keys.get(idx)?),
+        // A reference is keyed by its target's key, so a probe with the
+        // record or its key string finds it; a dangling reference counts as
+        // missing, as it does when the field is read (`x.ref == null`).
+        ColumnData::Ref { keys, rows, .. } => match rows.get(idx)? {
+            &NO_ROW => KeyAtom::Null,
+            _ => KeyAtom::Sym(*keys.get(idx)?),
+        },
         ColumnData::Number(_) | ColumnData::List { .. } | ColumnData::Skipped => return None,
     })
 }

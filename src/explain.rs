@@ -11,11 +11,14 @@
 
 use serde::Serialize;
 
-use crate::compile::Plan;
+use crate::ast::BinaryOp;
+use crate::compile::{ExplainNode, PExpr, Plan, Shape};
 use crate::data::{DataFormat, Dataset};
+use crate::data::{FieldType, ScalarType};
 use crate::diag::Severity;
 use crate::eval::{Evaluator, Outcome};
 use crate::source::Span;
+use crate::value::Value;
 
 /// A position in a file, for output.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -26,7 +29,7 @@ pub struct Location {
     pub line: usize,
     /// 1-based column (characters).
     pub column: usize,
-    /// For CSV: the 1-based data row (the header is row 0).
+    /// For CSV: the row as a spreadsheet numbers it (the header is row 1).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub row: Option<usize>,
 }
@@ -101,6 +104,9 @@ pub struct Violation {
     /// The smallest change that would satisfy the rule, where known.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub suggestion: Option<String>,
+    /// The suggestion as changes a program can apply to the data.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub fix: Vec<Change>,
     /// The waiver in force for this violation, if any: a waived violation
     /// is reported but does not count for the exit code.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -180,7 +186,8 @@ pub fn explain(
                     file: file.to_string(),
                     line,
                     column,
-                    row: (data.format == DataFormat::Csv).then_some(row as usize + 1),
+                    // As a spreadsheet numbers it: the header is row 1.
+                    row: (data.format == DataFormat::Csv).then_some(row as usize + 2),
                 });
                 (name, key, record_location)
             }
@@ -219,8 +226,17 @@ pub fn explain(
                 })
                 .collect(),
             suggestion: None,
+            fix: Vec::new(),
             waiver: None,
         });
+    }
+    // Explanations in parallel: each is independent, and positions are done.
+    {
+        use rayon::prelude::*;
+        violations
+            .par_iter_mut()
+            .zip(outcomes.par_iter())
+            .for_each(|(violation, outcome)| enrich(plan, evaluator, outcome, violation));
     }
     summary.violations = violations.len();
     summary.by_rule = rules
@@ -228,4 +244,568 @@ pub fn explain(
         .map(|idx| (plan.rules[*idx].id.clone(), per_rule[*idx]))
         .collect();
     (violations, summary)
+}
+
+/// A change to the data that would make a violation disappear, in a form a
+/// program can apply.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "op", rename_all = "lowercase")]
+pub enum Change {
+    /// Set a field of a record.
+    Set {
+        /// Collection.
+        collection: String,
+        /// Record key.
+        key: String,
+        /// Field.
+        field: String,
+        /// New value.
+        value: serde_json::Value,
+    },
+    /// Remove a record (or change it so it no longer matches).
+    Remove {
+        /// Collection.
+        collection: String,
+        /// Record key.
+        key: String,
+    },
+}
+
+/// A node of an explanation tree: a sub-term, its value, whether it holds
+/// (for conditions) and its parts.
+#[derive(Clone, Debug, Serialize)]
+pub struct TreeNode {
+    /// The sub-term as written.
+    pub text: String,
+    /// Its value.
+    pub value: String,
+    /// For a param, where its value came from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
+    /// Its parts.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub children: Vec<TreeNode>,
+}
+
+/// The full explanation of one violation, for `bangfu explain`.
+#[derive(Clone, Debug, Serialize)]
+pub struct Explanation {
+    /// The violation.
+    pub violation: Violation,
+    /// The `for … where` filter, which held.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub filter: Option<TreeNode>,
+    /// The `require` that failed.
+    pub condition: TreeNode,
+}
+
+const MAX_SHOWN: usize = 10;
+
+fn show(evaluator: &Evaluator<'_>, value: &Value) -> String {
+    match value {
+        Value::Rows(coll, rows) if rows.len() > MAX_SHOWN => {
+            let keys: Vec<String> = rows
+                .iter()
+                .take(MAX_SHOWN)
+                .map(|row| evaluator.key_text(*coll, row))
+                .collect();
+            format!("[{}, … ({} in all)]", keys.join(", "), rows.len())
+        }
+        Value::List(items) if items.len() > MAX_SHOWN => {
+            let shown: Vec<String> = items
+                .iter()
+                .take(MAX_SHOWN)
+                .map(|item| item.to_display(evaluator))
+                .collect();
+            format!("[{}, … ({} in all)]", shown.join(", "), items.len())
+        }
+        other => other.to_display(evaluator),
+    }
+}
+
+fn param_origin(plan: &Plan, shape: &Shape) -> Option<String> {
+    match shape {
+        Shape::Param { policy, param } => plan
+            .policies
+            .get(*policy as usize)
+            .and_then(|p| p.params.get(*param as usize))
+            .map(|p| p.origin.as_str().to_string()),
+        _ => None,
+    }
+}
+
+/// The value tree of an explanation node in `env`.
+pub fn tree(
+    plan: &Plan,
+    evaluator: &Evaluator<'_>,
+    node: &ExplainNode,
+    env: &mut [Value],
+) -> TreeNode {
+    let value = evaluator.value_of(&node.expr, env);
+    TreeNode {
+        text: node.text.clone(),
+        value: show(evaluator, &value),
+        origin: param_origin(plan, &node.shape),
+        children: node
+            .children
+            .iter()
+            .filter(|child| !matches!(child.shape, Shape::Literal))
+            .map(|child| tree(plan, evaluator, child, env))
+            .collect(),
+    }
+}
+
+/// The deciding terms of a node: every sub-term that is not boolean
+/// structure or a literal, once each.
+fn collect_terms(
+    plan: &Plan,
+    evaluator: &Evaluator<'_>,
+    node: &ExplainNode,
+    env: &mut [Value],
+    out: &mut Vec<Term>,
+) {
+    match node.shape {
+        Shape::And | Shape::Or | Shape::Not | Shape::Compare(_) => {
+            for child in &node.children {
+                collect_terms(plan, evaluator, child, env, out);
+            }
+        }
+        Shape::Literal => {}
+        _ => {
+            if !out.iter().any(|term| term.expr == node.text) {
+                let value = evaluator.value_of(&node.expr, env);
+                out.push(Term {
+                    expr: node.text.clone(),
+                    value: show(evaluator, &value),
+                    origin: param_origin(plan, &node.shape),
+                });
+            }
+            if matches!(node.shape, Shape::Count | Shape::Any) {
+                for child in &node.children {
+                    collect_terms(plan, evaluator, child, env, out);
+                }
+            }
+        }
+    }
+}
+
+fn json_number(value: f64, integral: bool) -> serde_json::Value {
+    if integral && value.fract() == 0.0 {
+        serde_json::Value::from(value as i64)
+    } else {
+        serde_json::Number::from_f64(value)
+            .map_or(serde_json::Value::Null, serde_json::Value::Number)
+    }
+}
+
+fn op_flipped(op: BinaryOp) -> BinaryOp {
+    match op {
+        BinaryOp::Lt => BinaryOp::Gt,
+        BinaryOp::Le => BinaryOp::Ge,
+        BinaryOp::Gt => BinaryOp::Lt,
+        BinaryOp::Ge => BinaryOp::Le,
+        other => other,
+    }
+}
+
+struct Suggester<'p, 'e> {
+    plan: &'p Plan,
+    evaluator: &'e Evaluator<'p>,
+}
+
+/// A suggestion: the text and the changes that carry it out (empty when
+/// the engine cannot say which record to add).
+type Suggestion = (String, Vec<Change>);
+
+impl Suggester<'_, '_> {
+    fn holds(&self, node: &ExplainNode, env: &mut [Value]) -> bool {
+        matches!(self.evaluator.value_of(&node.expr, env), Value::Bool(true))
+    }
+
+    fn record_key(&self, record: &PExpr, env: &mut [Value]) -> Option<(u32, String)> {
+        match self.evaluator.value_of(record, env) {
+            Value::Row(coll, row) => Some((coll, self.evaluator.key_text(coll, row))),
+            _ => None,
+        }
+    }
+
+    fn field_name(&self, coll: u32, field: u32) -> String {
+        self.plan.schema.data.collections[coll as usize].fields[field as usize]
+            .name
+            .clone()
+    }
+
+    fn coll_name(&self, coll: u32) -> String {
+        self.plan.schema.data.collections[coll as usize]
+            .name
+            .clone()
+    }
+
+    /// What would make `node` true.
+    fn suggest(&self, node: &ExplainNode, env: &mut [Value]) -> Option<Suggestion> {
+        if self.holds(node, env) {
+            return None;
+        }
+        match &node.shape {
+            Shape::And => {
+                // Every failing part must be fixed; if one has no applicable
+                // change, the others alone would not fix the violation, so
+                // no changes are offered, only the text.
+                let mut texts = Vec::new();
+                let mut changes = Vec::new();
+                let mut complete = true;
+                for child in &node.children {
+                    if self.holds(child, env) {
+                        continue;
+                    }
+                    match self.suggest(child, env) {
+                        Some((text, child_changes)) => {
+                            complete &= !child_changes.is_empty();
+                            texts.push(text);
+                            changes.extend(child_changes);
+                        }
+                        None => {
+                            complete = false;
+                            let now = self
+                                .evaluator
+                                .value_of(&child.expr, env)
+                                .to_display(self.evaluator);
+                            texts.push(format!("make `{}` hold (now {now})", child.text));
+                        }
+                    }
+                }
+                if texts.is_empty() {
+                    return None;
+                }
+                Some((
+                    texts.join("; "),
+                    if complete { changes } else { Vec::new() },
+                ))
+            }
+            Shape::Or => {
+                let parts: Vec<Suggestion> = node
+                    .children
+                    .iter()
+                    .filter_map(|child| self.suggest(child, env))
+                    .collect();
+                let first = parts
+                    .iter()
+                    .find(|(_, changes)| !changes.is_empty())
+                    .map(|(_, changes)| changes.clone())
+                    .unwrap_or_default();
+                (!parts.is_empty()).then(|| {
+                    (
+                        parts
+                            .iter()
+                            .map(|(t, _)| t.clone())
+                            .collect::<Vec<_>>()
+                            .join(", or "),
+                        first,
+                    )
+                })
+            }
+            Shape::Let => node
+                .children
+                .first()
+                .and_then(|child| self.suggest(child, env)),
+            Shape::Not => match node.children.first().map(|child| &child.shape) {
+                Some(Shape::Field {
+                    record,
+                    coll,
+                    field,
+                }) => self.set_bool(record, *coll, *field, false, env),
+                _ => None,
+            },
+            Shape::Field {
+                record,
+                coll,
+                field,
+            } => self.set_bool(record, *coll, *field, true, env),
+            Shape::Compare(op) => {
+                let [left, right] = node.children.as_slice() else {
+                    return None;
+                };
+                self.compare(*op, left, right, env)
+                    .or_else(|| self.compare(op_flipped(*op), right, left, env))
+            }
+            Shape::Any => {
+                let child = node.children.first()?;
+                Some((
+                    format!("add a record so that `{}` is not empty", child.text),
+                    Vec::new(),
+                ))
+            }
+            _ => None,
+        }
+    }
+
+    fn set_bool(
+        &self,
+        record: &PExpr,
+        coll: u32,
+        field: u32,
+        want: bool,
+        env: &mut [Value],
+    ) -> Option<Suggestion> {
+        let (coll_of_record, key) = self.record_key(record, env)?;
+        let name = self.field_name(coll, field);
+        let now = self
+            .evaluator
+            .field_value(coll, field, self.row_of(record, env)?)
+            .to_display(self.evaluator);
+        Some((
+            format!("{name} = {want} (now {now})"),
+            vec![Change::Set {
+                collection: self.coll_name(coll_of_record),
+                key,
+                field: name,
+                value: serde_json::Value::Bool(want),
+            }],
+        ))
+    }
+
+    fn row_of(&self, record: &PExpr, env: &mut [Value]) -> Option<u32> {
+        match self.evaluator.value_of(record, env) {
+            Value::Row(_, row) => Some(row),
+            _ => None,
+        }
+    }
+
+    /// `left op right` with `left` the part to change.
+    fn compare(
+        &self,
+        op: BinaryOp,
+        left: &ExplainNode,
+        right: &ExplainNode,
+        env: &mut [Value],
+    ) -> Option<Suggestion> {
+        let bound = self.evaluator.value_of(&right.expr, env);
+        if op == BinaryOp::Ne && bound.is_null() {
+            let Shape::Field { coll, field, .. } = &left.shape else {
+                return None;
+            };
+            let target = match self.plan.schema.data.collections[*coll as usize].fields
+                [*field as usize]
+                .ty
+            {
+                FieldType::Scalar(ScalarType::Ref(target)) => {
+                    format!(" of `{}`", self.coll_name(target))
+                }
+                _ => String::new(),
+            };
+            return Some((
+                format!(
+                    "set {} to the key of an existing record{target}",
+                    self.field_name(*coll, *field)
+                ),
+                Vec::new(),
+            ));
+        }
+        match &left.shape {
+            Shape::Field {
+                record,
+                coll,
+                field,
+            } => {
+                let target = bound.as_f64()?;
+                let field_ty =
+                    self.plan.schema.data.collections[*coll as usize].fields[*field as usize].ty;
+                let integral = matches!(field_ty, FieldType::Scalar(ScalarType::Int));
+                if !matches!(
+                    field_ty,
+                    FieldType::Scalar(ScalarType::Int | ScalarType::Number)
+                ) {
+                    return None;
+                }
+                let (value, words) = match op {
+                    BinaryOp::Ge => (target, "at least"),
+                    BinaryOp::Gt => (
+                        if integral {
+                            target.floor() + 1.0
+                        } else {
+                            target + 1.0
+                        },
+                        "above",
+                    ),
+                    BinaryOp::Le => (target, "at most"),
+                    BinaryOp::Lt => (
+                        if integral {
+                            target.ceil() - 1.0
+                        } else {
+                            target - 1.0
+                        },
+                        "below",
+                    ),
+                    BinaryOp::Eq => (target, "equal to"),
+                    _ => return None,
+                };
+                let row = self.row_of(record, env)?;
+                let (coll_of_record, key) = self.record_key(record, env)?;
+                let now = self
+                    .evaluator
+                    .field_value(*coll, *field, row)
+                    .to_display(self.evaluator);
+                let name = self.field_name(*coll, *field);
+                Some((
+                    format!(
+                        "{name} {words} {} (now {now})",
+                        bound.to_display(self.evaluator)
+                    ),
+                    vec![Change::Set {
+                        collection: self.coll_name(coll_of_record),
+                        key,
+                        field: name,
+                        value: json_number(value, integral),
+                    }],
+                ))
+            }
+            Shape::Count => {
+                let needed = match bound {
+                    Value::Int(n) => n,
+                    _ => return None,
+                };
+                let rows = left
+                    .children
+                    .first()
+                    .map(|child| self.evaluator.value_of(&child.expr, env));
+                let Some(Value::Rows(coll, rows)) = rows else {
+                    return None;
+                };
+                let n = rows.len() as i64;
+                let (remove, add) = match op {
+                    BinaryOp::Eq => ((n - needed).max(0), (needed - n).max(0)),
+                    BinaryOp::Le => ((n - needed).max(0), 0),
+                    BinaryOp::Lt => ((n - needed + 1).max(0), 0),
+                    BinaryOp::Ge => (0, (needed - n).max(0)),
+                    BinaryOp::Gt => (0, (needed - n + 1).max(0)),
+                    _ => return None,
+                };
+                let what = left
+                    .children
+                    .first()
+                    .map_or(String::new(), |c| c.text.clone());
+                if remove > 0 {
+                    let keys: Vec<String> = rows
+                        .iter()
+                        .map(|row| self.evaluator.key_text(coll, row))
+                        .collect();
+                    let changes = keys
+                        .iter()
+                        .take(remove as usize)
+                        .map(|key| Change::Remove {
+                            collection: self.coll_name(coll),
+                            key: key.clone(),
+                        })
+                        .collect();
+                    Some((
+                        format!(
+                            "remove {remove} of {} from `{what}` (now {n}, needs {} {needed})",
+                            keys.join(", "),
+                            op.as_str()
+                        ),
+                        changes,
+                    ))
+                } else if add > 0 {
+                    Some((
+                        format!(
+                            "add {add} record{} to `{what}` (now {n}, needs {} {needed})",
+                            if add == 1 { "" } else { "s" },
+                            op.as_str()
+                        ),
+                        Vec::new(),
+                    ))
+                } else {
+                    None
+                }
+            }
+            Shape::Let => left
+                .children
+                .first()
+                .and_then(|child| self.compare(op, child, right, env)),
+            _ => None,
+        }
+    }
+}
+
+/// Fills the path, the deciding terms and the suggestion of a violation.
+pub fn enrich(
+    plan: &Plan,
+    evaluator: &Evaluator<'_>,
+    outcome: &Outcome,
+    violation: &mut Violation,
+) {
+    let rule = &plan.rules[outcome.rule];
+    let mut env = outcome.env.clone();
+    if let (Some(coll), Some(row)) = (rule.entity, outcome.row) {
+        violation.path = path_of(plan, evaluator, coll, row, 0);
+    }
+    let mut terms = Vec::new();
+    if let Some(filter) = &rule.filter_explain {
+        collect_terms(plan, evaluator, filter, &mut env, &mut terms);
+    }
+    if let Some(condition) = rule.require_explains.get(outcome.failed) {
+        collect_terms(plan, evaluator, condition, &mut env, &mut terms);
+        let suggester = Suggester { plan, evaluator };
+        if let Some((text, changes)) = suggester.suggest(condition, &mut env) {
+            violation.suggestion = Some(text);
+            violation.fix = changes;
+        }
+    }
+    violation.terms = terms;
+}
+
+/// The full explanation of one violation.
+pub fn explanation(
+    plan: &Plan,
+    evaluator: &Evaluator<'_>,
+    outcome: &Outcome,
+    violation: &Violation,
+) -> Option<Explanation> {
+    let rule = &plan.rules[outcome.rule];
+    let mut env = outcome.env.clone();
+    let filter = rule
+        .filter_explain
+        .as_ref()
+        .map(|node| tree(plan, evaluator, node, &mut env));
+    let condition = tree(
+        plan,
+        evaluator,
+        rule.require_explains.get(outcome.failed)?,
+        &mut env,
+    );
+    Some(Explanation {
+        violation: violation.clone(),
+        filter,
+        condition,
+    })
+}
+
+/// The readable path of a record, from the schema's `path` declarations.
+pub fn path_of(
+    plan: &Plan,
+    evaluator: &Evaluator<'_>,
+    coll: u32,
+    row: u32,
+    depth: usize,
+) -> Vec<PathStep> {
+    let mut steps = Vec::new();
+    let Some(plan_steps) = plan.paths.get(coll as usize) else {
+        return steps;
+    };
+    for step in plan_steps {
+        let mut env = vec![Value::Null; plan.max_slots.max(1) as usize];
+        env[0] = Value::Row(coll, row);
+        let value = evaluator.value_of(&step.expr, &mut env);
+        match (&step.label, value) {
+            (None, Value::Row(target, target_row)) if depth < 8 => {
+                steps.extend(path_of(plan, evaluator, target, target_row, depth + 1))
+            }
+            (None, _) => {}
+            (Some(label), value) => steps.push(PathStep {
+                label: label.clone(),
+                value: value.to_display(evaluator),
+            }),
+        }
+    }
+    steps
 }

@@ -163,3 +163,33 @@ pub fn evaluate(
         errors: errors.into_iter().map(Error::from).collect(),
     }
 }
+
+/// The full explanation of the violation of rule `rule_id` by the entity
+/// with key `key`, or `None` when that entity does not violate the rule.
+pub fn explain_violation(
+    plan: &Plan,
+    data: &Dataset,
+    rule_id: &str,
+    key: &str,
+) -> Result<Option<explain::Explanation>, Vec<Error>> {
+    let evaluator = eval::Evaluator::new(plan, data);
+    let (outcomes, errors) = evaluator.run(&|rule| rule.id == rule_id);
+    if !errors.is_empty() {
+        return Err(errors.into_iter().map(Error::from).collect());
+    }
+    let rules: Vec<usize> = plan
+        .rules
+        .iter()
+        .enumerate()
+        .filter(|(_, rule)| rule.id == rule_id)
+        .map(|(idx, _)| idx)
+        .collect();
+    let (violations, _) = explain::explain(plan, data, &evaluator, &outcomes, &rules);
+    Ok(violations
+        .iter()
+        .zip(&outcomes)
+        .find(|(violation, _)| violation.key == key)
+        .and_then(|(violation, outcome)| {
+            explain::explanation(plan, &evaluator, outcome, violation)
+        }))
+}

@@ -260,12 +260,7 @@ pub fn run_test(files: &[PolicyFile], case: &TestCase) -> TestOutcome {
                 }))
     };
     let mut evaluation = evaluate(&plan, &data, &selected);
-    let waivers: Vec<waiver::Waiver> = case
-        .decl
-        .waivers
-        .iter()
-        .filter_map(waiver_of)
-        .collect();
+    let waivers: Vec<waiver::Waiver> = case.decl.waivers.iter().filter_map(waiver_of).collect();
     let _warnings = waiver::apply(&waivers, &mut evaluation.violations, as_of);
     outcome.errors.extend(evaluation.errors);
     let actual: BTreeSet<(String, String)> = evaluation

@@ -1,0 +1,183 @@
+//! `bangfu explain`.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::check::{as_of_day, param_args};
+use super::{CliError, EXIT_ERROR, EXIT_OK, EXIT_VIOLATIONS, read_policies, report_errors};
+use crate::explain::TreeNode;
+use crate::{compile_policies, explain_violation, load_data};
+
+/// Arguments of `bangfu explain`.
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// The rule id, e.g. `three_one.first_secretary`.
+    pub rule: String,
+    /// The entity's key, e.g. a village code.
+    pub key: String,
+    /// The dataset (as for `bangfu check`).
+    pub data: PathBuf,
+    /// A policy file or directory (repeatable); default: the bundled policies.
+    #[arg(short = 'p', long = "policy", value_name = "PATH")]
+    pub policies: Vec<PathBuf>,
+    /// Override a param: `POLICY.NAME=VALUE` (repeatable).
+    #[arg(long = "param", value_name = "POLICY.NAME=VALUE")]
+    pub params: Vec<String>,
+    /// Override params from a YAML file.
+    #[arg(long = "params", value_name = "FILE")]
+    pub params_file: Option<PathBuf>,
+    /// Print the explanation as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn print_tree(node: &TreeNode, depth: usize) {
+    let origin = node
+        .origin
+        .as_ref()
+        .map_or(String::new(), |o| format!(" ({o})"));
+    let mark = match node.value.as_str() {
+        "true" => "✓ ",
+        "false" => "✗ ",
+        _ => "",
+    };
+    println!(
+        "{}{mark}{} = {}{origin}",
+        "  ".repeat(depth + 1),
+        node.text,
+        node.value
+    );
+    for child in &node.children {
+        print_tree(child, depth + 1);
+    }
+}
+
+/// Runs `bangfu explain`: 1 when the entity violates the rule (and the
+/// explanation is printed), 0 when it does not, 2 on errors.
+pub fn run(args: &ExplainArgs) -> u8 {
+    let files = match read_policies(&args.policies) {
+        Ok(files) => files,
+        Err(error) => {
+            report_errors(vec![error]);
+            return EXIT_ERROR;
+        }
+    };
+    let params = match param_args(args.params_file.as_ref(), &args.params) {
+        Ok(params) => params,
+        Err(code) => return code,
+    };
+    let _ = as_of_day(None);
+    let plan = match compile_policies(&files, &params) {
+        Ok(plan) => plan,
+        Err(errors) => {
+            report_errors(errors);
+            return EXIT_ERROR;
+        }
+    };
+    if !plan.rules.iter().any(|rule| rule.id == args.rule) {
+        let help = crate::diag::help_did_you_mean(
+            &args.rule,
+            "rule id",
+            plan.rules.iter().map(|r| r.id.as_str()),
+        );
+        report_errors(vec![CliError::NoMatchingRule {
+            pattern: args.rule.clone(),
+            help,
+        }]);
+        return EXIT_ERROR;
+    }
+    let data = match load_data(&args.data, &plan) {
+        Ok(data) => data,
+        Err(errors) => {
+            report_errors(errors);
+            return EXIT_ERROR;
+        }
+    };
+    let explanation = match explain_violation(&plan, &data, &args.rule, &args.key) {
+        Ok(explanation) => explanation,
+        Err(errors) => {
+            report_errors(errors);
+            return EXIT_ERROR;
+        }
+    };
+    let Some(explanation) = explanation else {
+        println!(
+            "{} holds for `{}`: no violation to explain",
+            args.rule, args.key
+        );
+        return EXIT_OK;
+    };
+    if args.json {
+        match serde_json::to_string_pretty(&explanation) {
+            Ok(text) => println!("{text}"),
+            Err(error) => {
+                eprintln!("error: {error}");
+                return EXIT_ERROR;
+            }
+        }
+        return EXIT_VIOLATIONS;
+    }
+    let violation = &explanation.violation;
+    println!(
+        "{} {} — {}",
+        violation.severity.as_str(),
+        violation.rule,
+        violation.title
+    );
+    println!(
+        "  {} {}{}",
+        violation.entity,
+        violation.key,
+        if violation.path.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "  ({})",
+                violation
+                    .path
+                    .iter()
+                    .map(|s| s.value.as_str())
+                    .collect::<Vec<_>>()
+                    .join("/")
+            )
+        }
+    );
+    println!("  {}", violation.message);
+    if let Some(location) = &violation.location {
+        println!(
+            "  data:   {}:{}:{}",
+            location.file, location.line, location.column
+        );
+    }
+    println!(
+        "  policy: {}:{}:{}",
+        violation.policy_location.file,
+        violation.policy_location.line,
+        violation.policy_location.column
+    );
+    for source in &violation.sources {
+        println!("  source: {source}");
+    }
+    if let Some(filter) = &explanation.filter {
+        println!("  applies because:");
+        print_tree(filter, 1);
+    }
+    println!("  fails:");
+    print_tree(&explanation.condition, 1);
+    if !violation.params.is_empty() {
+        println!(
+            "  params: {}",
+            violation
+                .params
+                .iter()
+                .map(|p| format!("{} = {} ({})", p.name, p.value, p.origin))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    if let Some(suggestion) = &violation.suggestion {
+        println!("  to fix: {suggestion}");
+    }
+    EXIT_VIOLATIONS
+}

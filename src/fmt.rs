@@ -335,6 +335,7 @@ impl<'s> Writer<'s> {
                             | Rule::require_stmt
                             | Rule::message_stmt
                             | Rule::field_decl
+                            | Rule::path_decl
                             | Rule::script_fn
                             | Rule::test_rules
                             | Rule::test_param
@@ -386,6 +387,7 @@ impl<'s> Writer<'s> {
             | Rule::severity_stmt
             | Rule::effective_decl
             | Rule::scope_decl
+            | Rule::path_decl
             | Rule::for_stmt
             | Rule::let_stmt
             | Rule::require_stmt
@@ -507,7 +509,7 @@ impl<'s> Writer<'s> {
                 self.space();
                 self.comma_list(parts.collect());
             }
-            Rule::scope_decl => {
+            Rule::scope_decl | Rule::path_decl => {
                 let mut parts = parts.into_iter();
                 if let Some(kw) = parts.next() {
                     self.node(kw);
@@ -515,7 +517,7 @@ impl<'s> Writer<'s> {
                 self.space();
                 let (start, end) = (self.last_end, self.src_end_of_statement);
                 self.punct("{");
-                self.sequence(parts.collect(), start, end, "}", false);
+                self.sequence(parts.collect(), start, end, "}", true);
             }
             Rule::data_collection => {
                 let mut parts = parts.into_iter();
@@ -716,6 +718,19 @@ impl<'s> Writer<'s> {
                     self.node(ty);
                 }
             }
+            Rule::path_entry => {
+                let parts: Vec<_> = pair.into_inner().collect();
+                if let [label, value] = parts.as_slice() {
+                    self.node(label.clone());
+                    self.punct(":");
+                    self.space();
+                    self.node(value.clone());
+                } else {
+                    for part in parts {
+                        self.node(part);
+                    }
+                }
+            }
             Rule::map_entry | Rule::scope_entry | Rule::record_field => {
                 let mut parts = pair.into_inner();
                 if let Some(key) = parts.next() {
@@ -779,7 +794,7 @@ impl<'s> Writer<'s> {
         start: usize,
         end: usize,
         close: &str,
-        _spaced: bool,
+        spaced: bool,
     ) {
         let close_at = end - 1;
         if items.is_empty() {
@@ -794,7 +809,13 @@ impl<'s> Writer<'s> {
         if broken {
             self.broken(items, close_at, close);
         } else {
+            if spaced {
+                self.space();
+            }
             self.comma_list(items);
+            if spaced {
+                self.space();
+            }
             self.token(close, close_at, end);
         }
     }

@@ -260,9 +260,38 @@ fn statement() -> impl Strategy<Value = Vec<Tok>> {
     ]
 }
 
+fn entries(open: &'static str, close: &'static str, labelled: bool) -> impl Strategy<Value = Vec<Tok>> {
+    prop::collection::vec((ident(), expr()), 0..3).prop_map(move |entries| {
+        let mut out = vec![word(open)];
+        for (idx, (label, value)) in entries.into_iter().enumerate() {
+            if idx > 0 {
+                out.push(word(","));
+            }
+            if labelled || idx % 2 == 0 {
+                out.extend([Tok::Word(label), word(":")]);
+            }
+            out.extend(value);
+        }
+        out.push(word(close));
+        out
+    })
+}
+
 fn policy_item() -> impl Strategy<Value = Vec<Tok>> {
     prop_oneof![
         string().prop_map(|s| vec![word("source"), Tok::Word(s)]),
+        (string(), prop::option::of(string())).prop_map(|(from, until)| {
+            let mut out = vec![word("effective"), word("from"), Tok::Word(from)];
+            if let Some(until) = until {
+                out.extend([word("until"), Tok::Word(until)]);
+            }
+            out
+        }),
+        entries("{", "}", true).prop_map(|body| {
+            let mut out = vec![word("scope")];
+            out.extend(body);
+            out
+        }),
         (docs(), ident(), type_expr(), expr()).prop_map(|(d, name, ty, e)| {
             let mut out = d;
             out.extend([word("param"), Tok::Word(name), word(":")]);
@@ -301,6 +330,14 @@ fn schema_item() -> impl Strategy<Value = Vec<Tok>> {
             out.extend(title.map(Tok::Word));
             out
         });
+    let field = prop_oneof![
+        4 => field,
+        1 => entries("{", "}", false).prop_map(|body| {
+            let mut out = vec![word("path")];
+            out.extend(body);
+            out
+        }),
+    ];
     prop_oneof![
         (
             docs(),
@@ -347,8 +384,104 @@ fn schema_item() -> impl Strategy<Value = Vec<Tok>> {
     ]
 }
 
+fn fn_signature() -> impl Strategy<Value = Vec<Tok>> {
+    (ident(), prop::collection::vec((ident(), type_expr()), 0..3), type_expr()).prop_map(
+        |(name, params, ret)| {
+            let mut out = vec![word("fn"), Tok::Word(name), word("(")];
+            for (idx, (param, ty)) in params.into_iter().enumerate() {
+                if idx > 0 {
+                    out.push(word(","));
+                }
+                out.extend([Tok::Word(param), word(":")]);
+                out.extend(ty);
+            }
+            out.extend([word(")"), word("->")]);
+            out.extend(ret);
+            out
+        },
+    )
+}
+
+fn test_item() -> impl Strategy<Value = Vec<Tok>> {
+    let record = || entries("{", "}", true);
+    prop_oneof![
+        prop::collection::vec(string(), 1..3).prop_map(|rules| {
+            let mut out = vec![word("rules")];
+            for (idx, rule) in rules.into_iter().enumerate() {
+                if idx > 0 {
+                    out.push(word(","));
+                }
+                out.push(Tok::Word(rule));
+            }
+            out
+        }),
+        (ident(), ident(), expr()).prop_map(|(p, n, e)| {
+            let mut out = vec![word("param"), Tok::Word(p), word("."), Tok::Word(n), word("=")];
+            out.extend(e);
+            out
+        }),
+        string().prop_map(|s| vec![word("data"), Tok::Word(s)]),
+        string().prop_map(|s| vec![word("as_of"), Tok::Word(s)]),
+        record().prop_map(|r| {
+            let mut out = vec![word("waive")];
+            out.extend(r);
+            out
+        }),
+        prop::collection::vec((ident(), prop::collection::vec(record(), 0..3)), 0..3).prop_map(
+            |collections| {
+                let mut out = vec![word("data"), word("{")];
+                for (name, records) in collections {
+                    out.extend([Tok::Word(name), word("[")]);
+                    for (idx, record) in records.into_iter().enumerate() {
+                        if idx > 0 {
+                            out.push(word(","));
+                        }
+                        out.extend(record);
+                    }
+                    out.push(word("]"));
+                }
+                out.push(word("}"));
+                out
+            }
+        ),
+        prop::collection::vec((ident(), ident(), string()), 0..3).prop_map(|expected| {
+            let mut out = vec![word("expect"), word("{")];
+            for (policy, rule, key) in expected {
+                out.extend([Tok::Word(policy), word("."), Tok::Word(rule), Tok::Word(key)]);
+            }
+            out.push(word("}"));
+            out
+        }),
+    ]
+}
+
 fn item() -> impl Strategy<Value = Vec<Tok>> {
     prop_oneof![
+        1 => string().prop_map(|s| vec![word("import"), Tok::Word(s)]),
+        1 => (docs(), fn_signature(), expr()).prop_map(|(d, sig, body)| {
+            let mut out = d;
+            out.extend(sig);
+            out.push(word("="));
+            out.extend(body);
+            out
+        }),
+        1 => (string(), prop::collection::vec((docs(), fn_signature()), 0..3)).prop_map(|(path, fns)| {
+            let mut out = vec![word("script"), Tok::Word(path), word("{")];
+            for (d, sig) in fns {
+                out.extend(d);
+                out.extend(sig);
+            }
+            out.push(word("}"));
+            out
+        }),
+        1 => (ident(), prop::option::of(string()), prop::collection::vec(test_item(), 0..4)).prop_map(|(name, title, items)| {
+            let mut out = vec![word("test"), Tok::Word(name)];
+            out.extend(title.map(Tok::Word));
+            out.push(word("{"));
+            out.extend(items.into_iter().flatten());
+            out.push(word("}"));
+            out
+        }),
         3 => (docs(), ident(), prop::option::of(string()), prop::option::of(ident()),
               prop::collection::vec(policy_item(), 0..4))
             .prop_map(|(d, name, title, parent, items)| {

@@ -45,7 +45,9 @@ use crate::source::{SourceMap, SourceText, Span};
 pub enum LintError {
     /// A `require` that reads no record: it holds for every entity or for none.
     ///
-    /// `rule r { for p in people  require 1 > 2 }` triggers it.
+    /// `rule r { for p in people  require 1 > 2 }` triggers it. The idiom
+    /// `for x in C where COND  require false` (every match is a violation)
+    /// does not.
     #[error("this `require` does not depend on the data")]
     #[diagnostic(
         code(E0313),
@@ -238,8 +240,17 @@ impl Linter<'_> {
                 });
             }
         }
-        // Constant requires.
+        // Constant requires. `for x in C where COND  require false` is the
+        // idiom for "every record matching COND is a violation": the filter
+        // reads the data, so that one constant is meant.
+        let filtered = checked_rule
+            .source
+            .as_ref()
+            .is_some_and(|source| matches!(source.kind, ExprKind::Where { .. }));
         for require in &checked_rule.requires {
+            if filtered && matches!(require.kind, ExprKind::Bool(false)) {
+                continue;
+            }
             let reads_data = self.any_name(require, |res| {
                 matches!(
                     res,
@@ -534,6 +545,9 @@ mod tests {
             ["E0313"]
         );
         assert!(rule("require count(people) > 2").is_empty());
+        assert!(rule("for x in people where x.age > 3  require false").is_empty());
+        assert_eq!(rule("for x in people  require false"), ["E0313"]);
+        assert_eq!(rule("for x in people where x.age > 3  require true"), ["E0313"]);
         assert!(rule("for x in people  let a = x.age  require a > 2").is_empty());
     }
 

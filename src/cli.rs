@@ -8,9 +8,9 @@
 //! library below it never prints.
 
 pub mod check;
+pub mod explain;
 pub mod fmt;
 pub mod lint;
-pub mod explain;
 pub mod params_file;
 pub mod rules;
 pub mod test;

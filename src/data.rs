@@ -740,26 +740,32 @@ pub enum DataError {
     },
     /// A reference whose key names no record (only with `--strict-refs`;
     /// otherwise rules read it as null).
-    ///
-    /// `{"people": [{"id": "a", "team": "t9"}], "teams": []}` triggers it.
-    #[error("`{field}` refers to `{key}`, but no record of `{target}` has that key")]
-    #[diagnostic(code(E0515), help("{help}"))]
-    DanglingReference {
-        /// The file.
-        #[source_code]
-        src: SourceText,
-        /// The record holding the reference.
-        #[label("this record")]
-        span: SourceSpan,
-        /// `collection.field`.
-        field: String,
-        /// The key as written.
-        key: String,
-        /// The referenced collection.
-        target: String,
-        /// Did-you-mean, or how to fix it.
-        help: String,
-    },
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    DanglingReference(Box<DanglingReference>),
+}
+
+/// A reference whose key names no record (only with `--strict-refs`).
+///
+/// `{"people": [{"id": "a", "team": "t9"}], "teams": []}` triggers it.
+#[derive(Debug, Error, Diagnostic)]
+#[error("`{field}` refers to `{key}`, but no record of `{target}` has that key")]
+#[diagnostic(code(E0515), help("{help}"))]
+pub struct DanglingReference {
+    /// The file.
+    #[source_code]
+    pub src: SourceText,
+    /// The record holding the reference.
+    #[label("this record")]
+    pub span: SourceSpan,
+    /// `collection.field`.
+    pub field: String,
+    /// The key as written.
+    pub key: String,
+    /// The referenced collection.
+    pub target: String,
+    /// Did-you-mean, or how to fix it.
+    pub help: String,
 }
 
 impl DataError {
@@ -772,14 +778,14 @@ impl DataError {
         target: String,
         help: String,
     ) -> DataError {
-        DataError::DanglingReference {
+        DataError::DanglingReference(Box::new(DanglingReference {
             src,
             span,
             field,
             key,
             target,
             help,
-        }
+        }))
     }
 }
 

@@ -308,7 +308,8 @@ impl<'s> Writer<'s> {
     fn statement(&mut self, pair: Pair<'_, Rule>) {
         let rule = pair.as_rule();
         let (start, end) = (pair.as_span().start(), pair.as_span().end());
-        let (docs, rest): (Vec<_>, Vec<_>) = pair.into_inner().partition(|p| p.as_rule() == Rule::doc);
+        let (docs, rest): (Vec<_>, Vec<_>) =
+            pair.into_inner().partition(|p| p.as_rule() == Rule::doc);
         self.docs(&docs);
         match rule {
             Rule::schema_decl

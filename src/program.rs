@@ -255,7 +255,8 @@ pub(crate) fn front_end(
     if let Some(error) = import_cycle(&loaded, &sources) {
         errors.push(Error::Resolve(error));
     }
-    let declares_schema = |entry: &Loaded| entry.ast.as_ref().is_some_and(|a| !a.schemas.is_empty());
+    let declares_schema =
+        |entry: &Loaded| entry.ast.as_ref().is_some_and(|a| !a.schemas.is_empty());
     if options.bundled_schema_fallback && !broken && !loaded.iter().any(declares_schema) {
         for bundled in crate::bundled_policies() {
             let text = SourceText::from_string(bundled.name.as_str(), bundled.text.as_str());

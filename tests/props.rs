@@ -20,7 +20,7 @@ use std::sync::OnceLock;
 use bangfu::analyze::{Options, analyze};
 use bangfu::fmt::{comments, format_str, normalize};
 use bangfu::source::SourceText;
-use bangfu::{PolicyFile, Plan};
+use bangfu::{Plan, PolicyFile};
 use proptest::prelude::*;
 
 // ------------------------------------------------------------ generators
@@ -121,8 +121,12 @@ fn expr() -> impl Strategy<Value = Vec<Tok>> {
                 out.push(word("]"));
                 out
             }),
-            (ident(), prop::collection::vec(inner.clone(), 0..3), any::<bool>()).prop_map(
-                |(name, args, trailing)| {
+            (
+                ident(),
+                prop::collection::vec(inner.clone(), 0..3),
+                any::<bool>()
+            )
+                .prop_map(|(name, args, trailing)| {
                     let mut out = vec![Tok::Word(name), word("(")];
                     for (idx, arg) in args.iter().enumerate() {
                         if idx > 0 {
@@ -135,8 +139,7 @@ fn expr() -> impl Strategy<Value = Vec<Tok>> {
                     }
                     out.push(word(")"));
                     out
-                }
-            ),
+                }),
             (prop::collection::vec((inner.clone(), prop::option::of(inner.clone())), 0..4))
                 .prop_map(|elems| {
                     let mut out = vec![word("[")];
@@ -193,8 +196,12 @@ fn expr() -> impl Strategy<Value = Vec<Tok>> {
 }
 
 fn docs() -> impl Strategy<Value = Vec<Tok>> {
-    prop::collection::vec("[a-z 中]{0,8}", 0..2)
-        .prop_map(|lines| lines.into_iter().map(|l| Tok::Doc(format!("/// {l}"))).collect())
+    prop::collection::vec("[a-z 中]{0,8}", 0..2).prop_map(|lines| {
+        lines
+            .into_iter()
+            .map(|l| Tok::Doc(format!("/// {l}")))
+            .collect()
+    })
 }
 
 fn type_expr() -> impl Strategy<Value = Vec<Tok>> {
@@ -260,7 +267,11 @@ fn statement() -> impl Strategy<Value = Vec<Tok>> {
     ]
 }
 
-fn entries(open: &'static str, close: &'static str, labelled: bool) -> impl Strategy<Value = Vec<Tok>> {
+fn entries(
+    open: &'static str,
+    close: &'static str,
+    labelled: bool,
+) -> impl Strategy<Value = Vec<Tok>> {
     prop::collection::vec((ident(), expr()), 0..3).prop_map(move |entries| {
         let mut out = vec![word(open)];
         for (idx, (label, value)) in entries.into_iter().enumerate() {
@@ -319,10 +330,20 @@ fn policy_item() -> impl Strategy<Value = Vec<Tok>> {
 }
 
 fn schema_item() -> impl Strategy<Value = Vec<Tok>> {
-    let field = (docs(), ident(), prop_oneof![
-        type_expr(),
-        (ident(), ident()).prop_map(|(c, f)| vec![word("backref"), Tok::Word(c), word("."), Tok::Word(f)]),
-    ], prop::option::of(string()))
+    let field = (
+        docs(),
+        ident(),
+        prop_oneof![
+            type_expr(),
+            (ident(), ident()).prop_map(|(c, f)| vec![
+                word("backref"),
+                Tok::Word(c),
+                word("."),
+                Tok::Word(f)
+            ]),
+        ],
+        prop::option::of(string()),
+    )
         .prop_map(|(d, name, kind, title)| {
             let mut out = d;
             out.extend([Tok::Word(name), word(":")]);
@@ -385,8 +406,12 @@ fn schema_item() -> impl Strategy<Value = Vec<Tok>> {
 }
 
 fn fn_signature() -> impl Strategy<Value = Vec<Tok>> {
-    (ident(), prop::collection::vec((ident(), type_expr()), 0..3), type_expr()).prop_map(
-        |(name, params, ret)| {
+    (
+        ident(),
+        prop::collection::vec((ident(), type_expr()), 0..3),
+        type_expr(),
+    )
+        .prop_map(|(name, params, ret)| {
             let mut out = vec![word("fn"), Tok::Word(name), word("(")];
             for (idx, (param, ty)) in params.into_iter().enumerate() {
                 if idx > 0 {
@@ -398,8 +423,7 @@ fn fn_signature() -> impl Strategy<Value = Vec<Tok>> {
             out.extend([word(")"), word("->")]);
             out.extend(ret);
             out
-        },
-    )
+        })
 }
 
 fn test_item() -> impl Strategy<Value = Vec<Tok>> {
@@ -416,7 +440,13 @@ fn test_item() -> impl Strategy<Value = Vec<Tok>> {
             out
         }),
         (ident(), ident(), expr()).prop_map(|(p, n, e)| {
-            let mut out = vec![word("param"), Tok::Word(p), word("."), Tok::Word(n), word("=")];
+            let mut out = vec![
+                word("param"),
+                Tok::Word(p),
+                word("."),
+                Tok::Word(n),
+                word("="),
+            ];
             out.extend(e);
             out
         }),
@@ -447,7 +477,12 @@ fn test_item() -> impl Strategy<Value = Vec<Tok>> {
         prop::collection::vec((ident(), ident(), string()), 0..3).prop_map(|expected| {
             let mut out = vec![word("expect"), word("{")];
             for (policy, rule, key) in expected {
-                out.extend([Tok::Word(policy), word("."), Tok::Word(rule), Tok::Word(key)]);
+                out.extend([
+                    Tok::Word(policy),
+                    word("."),
+                    Tok::Word(rule),
+                    Tok::Word(key),
+                ]);
             }
             out.push(word("}"));
             out
@@ -526,7 +561,10 @@ fn separator() -> impl Strategy<Value = String> {
 
 /// A whole file: items joined by random separators.
 fn program() -> impl Strategy<Value = String> {
-    (prop::collection::vec(item(), 1..3), prop::collection::vec(separator(), 256))
+    (
+        prop::collection::vec(item(), 1..3),
+        prop::collection::vec(separator(), 256),
+    )
         .prop_map(|(items, separators)| {
             let mut text = String::new();
             for (idx, tok) in items.into_iter().flatten().enumerate() {
@@ -551,11 +589,63 @@ fn program() -> impl Strategy<Value = String> {
 fn token_soup() -> impl Strategy<Value = String> {
     let token = prop_oneof![
         prop::sample::select(vec![
-            "policy", "schema", "rule", "for", "in", "where", "require", "message", "let", "param",
-            "collection", "key", "enum", "ref", "list", "map", "backref", "extends", "source",
-            "severity", "{", "}", "(", ")", "[", "]", "<", ">", ",", ":", "=", "==", ".", "?", "??",
-            "+", "-", "/", "*", "%", "and", "or", "not", "if", "then", "else", "null", "\"", "\"{",
-            "}\"", "///", "//", "\n", "1", "2.5", "x", "y",
+            "policy",
+            "schema",
+            "rule",
+            "for",
+            "in",
+            "where",
+            "require",
+            "message",
+            "let",
+            "param",
+            "collection",
+            "key",
+            "enum",
+            "ref",
+            "list",
+            "map",
+            "backref",
+            "extends",
+            "source",
+            "severity",
+            "{",
+            "}",
+            "(",
+            ")",
+            "[",
+            "]",
+            "<",
+            ">",
+            ",",
+            ":",
+            "=",
+            "==",
+            ".",
+            "?",
+            "??",
+            "+",
+            "-",
+            "/",
+            "*",
+            "%",
+            "and",
+            "or",
+            "not",
+            "if",
+            "then",
+            "else",
+            "null",
+            "\"",
+            "\"{",
+            "}\"",
+            "///",
+            "//",
+            "\n",
+            "1",
+            "2.5",
+            "x",
+            "y",
         ])
         .prop_map(String::from),
         ident(),
@@ -581,7 +671,8 @@ fn test_plan() -> &'static Plan {
     static PLAN: OnceLock<Plan> = OnceLock::new();
     PLAN.get_or_init(|| {
         let root = env!("CARGO_MANIFEST_DIR");
-        let read = |path: &str| std::fs::read_to_string(format!("{root}/{path}")).unwrap_or_default();
+        let read =
+            |path: &str| std::fs::read_to_string(format!("{root}/{path}")).unwrap_or_default();
         let files = [
             PolicyFile::new("schema.bangfu", read("tests/ui/schema.bangfu")),
             PolicyFile::new("policy.bangfu", read("tests/ui/data/policy.bangfu")),

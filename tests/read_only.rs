@@ -71,19 +71,72 @@ fn check_lint_and_fmt_check_change_no_file() {
     copy_dir(&root().join("tests/ui"), &dir.join("ui"));
     let mut before = Snapshot::new();
     snapshot(dir, &mut before);
-    assert!(before.len() > 20, "the copy is incomplete: {} files", before.len());
+    assert!(
+        before.len() > 20,
+        "the copy is incomplete: {} files",
+        before.len()
+    );
     let commands: &[(&[&str], i32)] = &[
         (&["check", "sample/ledger.json", "-p", "policies"], 1),
         (&["check", "sample/ledger.yaml", "-p", "policies"], 1),
-        (&["check", "sample/csv", "-p", "policies", "--format", "jsonl"], 1),
-        (&["check", "sample/ledger.json", "-p", "policies", "--strict-refs"], 2),
-        (&["check", "ui/data/many-errors.json", "-p", "ui/schema.bangfu", "-p", "ui/data/policy.bangfu"], 2),
-        (&["check", "-p", "ui/schema.bangfu", "-p", "ui/syntax/syntax-error-several.bangfu"], 2),
+        (
+            &["check", "sample/csv", "-p", "policies", "--format", "jsonl"],
+            1,
+        ),
+        (
+            &[
+                "check",
+                "sample/ledger.json",
+                "-p",
+                "policies",
+                "--strict-refs",
+            ],
+            2,
+        ),
+        (
+            &[
+                "check",
+                "ui/data/many-errors.json",
+                "-p",
+                "ui/schema.bangfu",
+                "-p",
+                "ui/data/policy.bangfu",
+            ],
+            2,
+        ),
+        (
+            &[
+                "check",
+                "-p",
+                "ui/schema.bangfu",
+                "-p",
+                "ui/syntax/syntax-error-several.bangfu",
+            ],
+            2,
+        ),
         (&["lint", "policies"], 0),
-        (&["lint", "ui/schema.bangfu", "ui/check/unguarded-optional.bangfu"], 0),
-        (&["lint", "ui/schema.bangfu", "ui/syntax/syntax-error.bangfu"], 2),
+        (
+            &[
+                "lint",
+                "ui/schema.bangfu",
+                "ui/check/unguarded-optional.bangfu",
+            ],
+            0,
+        ),
+        (
+            &["lint", "ui/schema.bangfu", "ui/syntax/syntax-error.bangfu"],
+            2,
+        ),
         (&["fmt", "--check", "policies"], 0),
-        (&["fmt", "--check", "ui/fmt/unformatted.bangfu", "ui/fmt/formatted.bangfu"], 1),
+        (
+            &[
+                "fmt",
+                "--check",
+                "ui/fmt/unformatted.bangfu",
+                "ui/fmt/formatted.bangfu",
+            ],
+            1,
+        ),
         (&["fmt", "--check", "ui/syntax/syntax-error.bangfu"], 2),
     ];
     for (args, expected) in commands {
@@ -111,7 +164,12 @@ fn fmt_rewrites_only_the_files_that_change() {
     let changed: Vec<String> = before
         .iter()
         .filter(|(path, state)| after.get(*path) != Some(state))
-        .map(|(path, _)| path.file_name().unwrap_or_default().to_string_lossy().to_string())
+        .map(|(path, _)| {
+            path.file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .to_string()
+        })
         .collect();
     assert_eq!(changed, ["unformatted.bangfu"]);
     assert_eq!(after.len(), before.len(), "fmt left a file behind");

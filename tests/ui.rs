@@ -95,12 +95,10 @@ fn code_of_case(name: &str) -> Option<&'static str> {
 /// output shows the code.
 fn expect(case: &str, name: &str, shown: &str, exit: Option<&str>) {
     let code = code_of_case(name);
-    let exit = exit
-        .map(str::to_string)
-        .unwrap_or_else(|| match code {
-            Some(code) if code.starts_with('W') => "0".into(),
-            _ => "2".into(),
-        });
+    let exit = exit.map(str::to_string).unwrap_or_else(|| match code {
+        Some(code) if code.starts_with('W') => "0".into(),
+        _ => "2".into(),
+    });
     assert!(
         shown.starts_with(&format!("exit: {exit}\n")),
         "{case} should exit with {exit}:\n{shown}"
@@ -119,7 +117,8 @@ fn policy_cases() {
         }) {
             let case_path = relative(&case);
             let text = std::fs::read_to_string(&case).unwrap_or_default();
-            let args: Vec<String> = match text.lines().next().and_then(|l| l.strip_prefix("// ui:")) {
+            let args: Vec<String> = match text.lines().next().and_then(|l| l.strip_prefix("// ui:"))
+            {
                 Some(args) => args
                     .split_whitespace()
                     .map(|arg| arg.replace("{case}", &case_path))
@@ -136,13 +135,18 @@ fn policy_cases() {
             n_cases += 1;
         }
     }
-    assert!(n_cases >= 25, "expected the policy ui cases, found {n_cases}");
+    assert!(
+        n_cases >= 25,
+        "expected the policy ui cases, found {n_cases}"
+    );
 }
 
 #[test]
 fn eval_cases() {
     let mut n_cases = 0;
-    for case in cases("tests/ui/eval", |p| p.extension().is_some_and(|e| e == "bangfu")) {
+    for case in cases("tests/ui/eval", |p| {
+        p.extension().is_some_and(|e| e == "bangfu")
+    }) {
         let case_path = relative(&case);
         let data = case.with_extension("json");
         let shown = run(&[
@@ -192,7 +196,9 @@ fn data_cases() {
 #[test]
 fn cli_cases() {
     let mut n_cases = 0;
-    for case in cases("tests/ui/cli", |p| p.extension().is_some_and(|e| e == "args")) {
+    for case in cases("tests/ui/cli", |p| {
+        p.extension().is_some_and(|e| e == "args")
+    }) {
         let case_path = relative(&case);
         let text = std::fs::read_to_string(&case).unwrap_or_default();
         let exit = text

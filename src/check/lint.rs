@@ -227,9 +227,10 @@ impl Linter<'_> {
                     .stmts
                     .iter()
                     .find_map(|stmt| match stmt {
-                        Stmt::Let { name: ident, value: v } if v.id == value.id => {
-                            Some(ident.span)
-                        }
+                        Stmt::Let {
+                            name: ident,
+                            value: v,
+                        } if v.id == value.id => Some(ident.span),
                         _ => None,
                     })
                     .unwrap_or(value.span);
@@ -336,9 +337,8 @@ impl Linter<'_> {
         handled: bool,
         found: &mut Vec<LintError>,
     ) {
-        let with = |extra: Vec<String>| -> Vec<String> {
-            guards.iter().cloned().chain(extra).collect()
-        };
+        let with =
+            |extra: Vec<String>| -> Vec<String> { guards.iter().cloned().chain(extra).collect() };
         match &expr.kind {
             ExprKind::Binary(BinaryOp::And, left, right) => {
                 self.navigation(left, guards, handled, found);
@@ -547,21 +547,28 @@ mod tests {
         assert!(rule("require count(people) > 2").is_empty());
         assert!(rule("for x in people where x.age > 3  require false").is_empty());
         assert_eq!(rule("for x in people  require false"), ["E0313"]);
-        assert_eq!(rule("for x in people where x.age > 3  require true"), ["E0313"]);
+        assert_eq!(
+            rule("for x in people where x.age > 3  require true"),
+            ["E0313"]
+        );
         assert!(rule("for x in people  let a = x.age  require a > 2").is_empty());
     }
 
     #[test]
     fn unused_params_and_lets_warn() {
         assert_eq!(
-            check("policy p { param n: int = 3  param m: int = 4  rule r { for x in people  require x.age > m } }"),
+            check(
+                "policy p { param n: int = 3  param m: int = 4  rule r { for x in people  require x.age > m } }"
+            ),
             ["W0350"]
         );
         assert_eq!(
             rule("for x in people  let a = x.age  let b = a + 1  require a > 2"),
             ["W0352"]
         );
-        assert!(rule("for x in people  let a = x.age  require x.age > 2  message \"{a}\"").is_empty());
+        assert!(
+            rule("for x in people  let a = x.age  require x.age > 2  message \"{a}\"").is_empty()
+        );
     }
 
     #[test]

@@ -11,11 +11,11 @@ use super::{
     CliError, EXIT_ERROR, EXIT_OK, EXIT_VIOLATIONS, FormatArg, params_file, read_policies,
     report_errors, report_warnings,
 };
+use crate::analyze::{Options, analyze};
 use crate::compile::Plan;
 use crate::diag::{self, Severity};
 use crate::render::{self, Format};
 use crate::source::SourceText;
-use crate::analyze::{Options, analyze};
 use crate::{ParamArg, data, evaluate, load_data, waiver};
 
 /// Arguments of `bangfu check`.

@@ -137,8 +137,8 @@ fn located(error: &DataError) -> Option<(&SourceText, usize)> {
         | InvalidDate { src, span, .. }
         | UnknownVariant { src, span, .. }
         | DuplicateField { src, span, .. }
-        | DuplicateCollection { src, span, .. }
-        | DanglingReference { src, span, .. } => (src, span),
+        | DuplicateCollection { src, span, .. } => (src, span),
+        DanglingReference(dangling) => (&dangling.src, &dangling.span),
         Unreadable { .. } => return None,
     };
     Some((src, span.offset()))

@@ -11,7 +11,9 @@
 
 use miette::SourceSpan;
 
-use super::{ColumnData, DataError, DataSchema, Dataset, FieldType, MAX_ERRORS, NO_ROW, ScalarType};
+use super::{
+    ColumnData, DataError, DataSchema, Dataset, FieldType, MAX_ERRORS, NO_ROW, ScalarType,
+};
 use crate::diag;
 
 /// Marks every `ref` and `list<ref>` field kept, so the loader stores its
@@ -46,9 +48,7 @@ pub fn dangling_refs(schema: &DataSchema, dataset: &Dataset) -> Vec<DataError> {
             let (target, keys, rows, offsets) = match &column.data {
                 ColumnData::Ref { target, keys, rows } => (*target, keys, rows, None),
                 ColumnData::List { offsets, items } => match items.as_ref() {
-                    ColumnData::Ref { target, keys, rows } => {
-                        (*target, keys, rows, Some(offsets))
-                    }
+                    ColumnData::Ref { target, keys, rows } => (*target, keys, rows, Some(offsets)),
                     _ => continue,
                 },
                 _ => continue,
@@ -83,13 +83,18 @@ pub fn dangling_refs(schema: &DataSchema, dataset: &Dataset) -> Vec<DataError> {
                         ),
                     }
                 } else {
-                    format!("add a record of `{target_name}` with this key, or correct the reference")
+                    format!(
+                        "add a record of `{target_name}` with this key, or correct the reference"
+                    )
                 };
                 let offset = collection.positions.get(record).copied().unwrap_or(0) as usize;
                 errors.push(DataError::dangling(
                     src.clone(),
                     SourceSpan::new(offset.into(), 1),
-                    format!("{}.{}", coll_schema.name, coll_schema.fields[field_idx].name),
+                    format!(
+                        "{}.{}",
+                        coll_schema.name, coll_schema.fields[field_idx].name
+                    ),
                     key,
                     target_name,
                     help,

@@ -35,7 +35,11 @@ fn strip(debug: &str) -> String {
             (None, None) => break,
         };
         out.push_str(&rest[..at]);
-        let (word, closer) = if is_span { ("Span", '}') } else { ("ExprId", ')') };
+        let (word, closer) = if is_span {
+            ("Span", '}')
+        } else {
+            ("ExprId", ')')
+        };
         out.push_str(word);
         rest = &rest[at..];
         rest = match rest.find(closer) {

@@ -9,7 +9,10 @@ fn check(input: &str, expected: &str) {
         Ok(text) => text,
         Err(error) => panic!("does not parse: {error}\n{input}"),
     };
-    assert_eq!(formatted, expected, "\n--- got\n{formatted}\n--- want\n{expected}");
+    assert_eq!(
+        formatted, expected,
+        "\n--- got\n{formatted}\n--- want\n{expected}"
+    );
     let again = format_str(&formatted).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(again, formatted, "not idempotent");
     assert_eq!(

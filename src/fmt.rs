@@ -804,7 +804,7 @@ impl<'s> Writer<'s> {
         }
         let breakable = self.in_string == 0 && self.max_width != usize::MAX;
         let broken = breakable && {
-            let width = self.column() + self.flat_width_of(start, end, &items);
+            let width = self.column() + self.flat_width_of(&items);
             self.has_comment_in(start, close_at) || width > self.max_width
         };
         if broken {
@@ -821,9 +821,9 @@ impl<'s> Writer<'s> {
         }
     }
 
-    fn flat_width_of(&self, _start: usize, _end: usize, items: &[Pair<'_, Rule>]) -> usize {
-        let inner: usize = items.iter().map(|item| self.flat_width(item) + 2).sum();
-        inner
+    /// The width of `items` laid out on one line with their separators.
+    fn flat_width_of(&self, items: &[Pair<'_, Rule>]) -> usize {
+        items.iter().map(|item| self.flat_width(item) + 2).sum()
     }
 
     /// One element per line, each followed by a comma, then the closer.

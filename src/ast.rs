@@ -275,6 +275,8 @@ pub struct Policy {
     pub rules: Vec<RuleDecl>,
     /// Default severity of its rules.
     pub severity: Option<Ident>,
+    /// `prefix NAME`: rule ids are `NAME.rule` instead of `POLICY.rule`.
+    pub prefix: Option<Ident>,
     /// `effective from "DATE"`.
     pub effective_from: Option<(String, Span)>,
     /// `effective until "DATE"`.
@@ -744,6 +746,7 @@ impl Lowerer {
             params: Vec::new(),
             rules: Vec::new(),
             severity: None,
+            prefix: None,
             effective_from: None,
             effective_until: None,
             scope: Vec::new(),
@@ -772,6 +775,12 @@ impl Lowerer {
                         .into_inner()
                         .find(|p| p.as_rule() == Rule::ident)
                         .map(|p| ctx.ident(&p))
+                }
+                Rule::prefix_decl => {
+                    policy.prefix = child
+                        .into_inner()
+                        .find(|p| p.as_rule() == Rule::ident)
+                        .map(|p| ctx.ident(&p));
                 }
                 Rule::effective_decl => {
                     for part in child.into_inner() {

@@ -250,6 +250,8 @@ pub struct CheckedRule {
     pub n_slots: u32,
     /// The declaration.
     pub span: Span,
+    /// The rule's name within its policy.
+    pub name: String,
 }
 
 /// A checked policy.
@@ -259,6 +261,8 @@ pub struct CheckedPolicy {
     pub name: String,
     /// Title.
     pub title: Option<String>,
+    /// The prefix of its rule ids (the name unless `prefix` says otherwise).
+    pub prefix: String,
     /// Source citations.
     pub sources: Vec<String>,
     /// Params.
@@ -658,12 +662,7 @@ pub fn check(
     let mut function_decls: Vec<FunctionDecl<'_>> = Vec::new();
     let mut path_steps: Vec<Vec<(Option<String>, Expr)>> = Vec::new();
     for decl in &program.functions {
-        let params = decl
-            .params
-            .iter()
-            .map(|p| (p.name.name.clone(), checker.type_of_decl(&p.ty)))
-            .collect();
-        let ret = checker.type_of_decl(&decl.ret);
+        let (params, ret) = checker.signature(&decl.params, &decl.ret);
         function_decls.push((
             decl.name.name.clone(),
             params,
@@ -678,12 +677,7 @@ pub fn check(
     }
     for (script_idx, script) in program.scripts.iter().enumerate() {
         for decl in &script.decl.functions {
-            let params = decl
-                .params
-                .iter()
-                .map(|p| (p.name.name.clone(), checker.type_of_decl(&p.ty)))
-                .collect();
-            let ret = checker.type_of_decl(&decl.ret);
+            let (params, ret) = checker.signature(&decl.params, &decl.ret);
             function_decls.push((
                 decl.name.name.clone(),
                 params,
@@ -914,9 +908,14 @@ pub fn check(
         let effective_until = date(&decl.effective_until);
         let mut rules = Vec::new();
         for rule in &decl.rules {
-            rules.push(checker.rule(&decl.name.name, rule, default_severity));
+            rules.push(checker.rule(
+                &decl.prefix.as_ref().unwrap_or(&decl.name).name,
+                rule,
+                default_severity,
+            ));
         }
         policies.push(CheckedPolicy {
+            prefix: decl.prefix.as_ref().unwrap_or(&decl.name).name.clone(),
             name: decl.name.name.clone(),
             title: decl.title.clone(),
             sources: decl.sources.clone(),
@@ -1297,6 +1296,19 @@ impl Checker<'_> {
         src_of(self.sources, span)
     }
 
+    /// The parameter names and types and the result type of a function.
+    fn signature(
+        &mut self,
+        params: &[crate::ast::FnParam],
+        ret: &TypeExpr,
+    ) -> (Vec<(String, Type)>, Type) {
+        let params = params
+            .iter()
+            .map(|p| (p.name.name.clone(), self.type_of_decl(&p.ty)))
+            .collect();
+        (params, self.type_of_decl(ret))
+    }
+
     fn severity(&mut self, ident: &Ident) -> Severity {
         Severity::parse(&ident.name).unwrap_or_else(|| {
             self.errors.push(CheckError::InvalidSeverity {
@@ -1604,6 +1616,7 @@ impl Checker<'_> {
             message,
             n_slots: self.n_slots,
             span: rule.span,
+            name: rule.name.name.clone(),
         }
     }
 

@@ -12,6 +12,7 @@ pub mod explain;
 pub mod fmt;
 pub mod lint;
 pub mod params_file;
+pub mod repl;
 pub mod rules;
 pub mod test;
 
@@ -23,6 +24,7 @@ use miette::{Diagnostic, SourceSpan};
 use thiserror::Error;
 
 use crate::PolicyFile;
+use crate::render::Format;
 use crate::source::SourceText;
 
 /// Exit code: no violation at error severity.
@@ -65,6 +67,10 @@ pub enum Command {
     /// Exit status: 1 when the entity violates the rule, 0 when it does not,
     /// 2 on an error.
     Explain(explain::ExplainArgs),
+    /// A what-if session: load once, change params, see violations appear
+    /// and disappear, ask why. Reads commands from a terminal (line editing,
+    /// history, completion) or, scripted, from stdin or `--eval`.
+    Repl(repl::ReplArgs),
     /// List every rule: id, title, policy, severity, params and source.
     Rules(rules::RulesArgs),
     /// Run the policy tests (`test` blocks) and report like `cargo test`.
@@ -77,12 +83,66 @@ pub enum Command {
 /// `--format` values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum FormatArg {
-    /// Readable text grouped by rule, with counts.
+    /// Readable text grouped by rule, with source snippets and counts.
     Human,
     /// One JSON document with the violations and a summary.
     Json,
     /// One JSON object per violation per line.
     Jsonl,
+    /// SARIF 2.1.0, for code-scanning dashboards.
+    Sarif,
+    /// JUnit XML: a test suite per policy, a test case per rule.
+    Junit,
+    /// GitHub Actions annotations (workflow commands).
+    Github,
+    /// The issue ledger as CSV (UTF-8 with BOM).
+    Csv,
+    /// The issue ledger as an Excel workbook; needs `--output`.
+    Xlsx,
+}
+
+impl FormatArg {
+    /// The renderer's format.
+    pub fn format(self) -> Format {
+        match self {
+            FormatArg::Human => Format::Human,
+            FormatArg::Json => Format::Json,
+            FormatArg::Jsonl => Format::Jsonl,
+            FormatArg::Sarif => Format::Sarif,
+            FormatArg::Junit => Format::Junit,
+            FormatArg::Github => Format::Github,
+            FormatArg::Csv => Format::Csv,
+            FormatArg::Xlsx => Format::Xlsx,
+        }
+    }
+
+    /// The name as written on the command line.
+    pub fn name(self) -> String {
+        self.to_possible_value()
+            .map_or_else(String::new, |value| value.get_name().to_string())
+    }
+}
+
+/// `--color` values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ColorArg {
+    /// Colour when writing to a terminal and `NO_COLOR` is unset.
+    Auto,
+    /// Always colour, even into a file or a pipe.
+    Always,
+    /// Never colour.
+    Never,
+}
+
+/// `--fail-on` values: the least severity that makes the exit status 1.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum FailOnArg {
+    /// Exit 1 when a violation of severity error exists.
+    Error,
+    /// Exit 1 when a violation of severity warning or error exists.
+    Warning,
+    /// Exit 0 whatever was found (errors in policies or data still exit 2).
+    Never,
 }
 
 /// Errors of the command line itself.
@@ -132,6 +192,40 @@ pub enum CliError {
         /// The argument.
         arg: String,
     },
+    /// A binary format with nowhere to go.
+    #[error("`--format {format}` writes a binary file and needs `--output FILE`")]
+    #[diagnostic(
+        code(E0905),
+        help("add `--output report.{format}`, or pick a text format such as `--format csv`")
+    )]
+    MissingOutput {
+        /// The format's name.
+        format: String,
+    },
+    /// The output file cannot be created or written.
+    #[error("cannot write the output to `{path}`: {reason}")]
+    #[diagnostic(
+        code(E0906),
+        help("check that the directory exists and is writable, or pass another `--output` path")
+    )]
+    UnwritableOutput {
+        /// The output path, or `standard output`.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// `--output` names a file this run reads.
+    #[error("`--output {path}` would overwrite an input of this run")]
+    #[diagnostic(
+        code(E0907),
+        help("write the report to another file, e.g. `--output report.{extension}`")
+    )]
+    OutputOverwritesInput {
+        /// The output path.
+        path: String,
+        /// An extension for the suggested name.
+        extension: String,
+    },
     /// A bad `--as-of`.
     #[error("invalid --as-of `{value}`")]
     #[diagnostic(
@@ -162,6 +256,7 @@ pub fn run() -> ExitCode {
         Command::Fmt(args) => fmt::run(&args),
         Command::Lint(args) => lint::run(&args),
         Command::Rules(args) => rules::run(&args),
+        Command::Repl(args) => repl::run(&args),
         Command::Explain(args) => explain::run(&args),
         Command::Test(args) => test::run(&args),
     };

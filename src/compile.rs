@@ -143,6 +143,48 @@ pub enum PExpr {
     },
 }
 
+impl PExpr {
+    /// Calls `visit` on each direct sub-expression.
+    pub fn for_each_child(&self, visit: &mut dyn FnMut(&PExpr)) {
+        match self {
+            PExpr::Const(_) | PExpr::Local(_) | PExpr::Invariant(_) | PExpr::Scan(_) => {}
+            PExpr::Field { base: a, .. }
+            | PExpr::Project { source: a, .. }
+            | PExpr::Not(a)
+            | PExpr::Neg(a) => visit(a),
+            PExpr::Index(a, b)
+            | PExpr::And(a, b)
+            | PExpr::Or(a, b)
+            | PExpr::Binary {
+                left: a, right: b, ..
+            }
+            | PExpr::Filter {
+                source: a, cond: b, ..
+            } => {
+                visit(a);
+                visit(b);
+            }
+            PExpr::If(a, b, c) => {
+                visit(a);
+                visit(b);
+                visit(c);
+            }
+            PExpr::Call { args, .. }
+            | PExpr::CallFn { args, .. }
+            | PExpr::Template(args)
+            | PExpr::Lookup { probes: args, .. } => args.iter().for_each(visit),
+            PExpr::List(elems) => {
+                for (value, condition) in elems {
+                    visit(value);
+                    if let Some(condition) = condition {
+                        visit(condition);
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// A param as the plan uses it.
 #[derive(Clone, Debug)]
 pub struct ParamValue {
@@ -161,6 +203,8 @@ pub struct PolicyInfo {
     pub name: String,
     /// Title.
     pub title: Option<String>,
+    /// The prefix of its rule ids.
+    pub prefix: String,
     /// Source citations.
     pub sources: Vec<String>,
     /// Params.
@@ -223,8 +267,11 @@ pub struct ScriptPlan {
 /// One rule, planned.
 #[derive(Clone, Debug)]
 pub struct RulePlan {
-    /// `policy.rule`
+    /// `prefix.rule`, the prefix being the policy's name unless it declares
+    /// another.
     pub id: String,
+    /// The rule's name within its policy.
+    pub name: String,
     /// Title.
     pub title: String,
     /// Index into `Plan::policies`.
@@ -342,21 +389,22 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// The ids a rule answers to in `--rule` patterns: its own id, and the
-    /// same rule name under every policy that extends its policy (a child
-    /// selects the rules it inherits, which are still reported under the
-    /// parent's id).
+    /// The ids a rule answers to in `--rule` patterns: its own id, its
+    /// name under its policy's name when the policy declares another
+    /// `prefix`, and its name under every policy that extends its policy (a
+    /// child selects the rules it inherits, which are still reported under
+    /// the parent's id).
     pub fn rule_aliases(&self, rule_idx: usize) -> Vec<String> {
         let rule = &self.rules[rule_idx];
-        let policy_name = &self.policies[rule.policy].name;
-        let short = rule
-            .id
-            .strip_prefix(&format!("{policy_name}."))
-            .unwrap_or(&rule.id);
         let mut aliases = vec![rule.id.clone()];
         for (idx, policy) in self.policies.iter().enumerate() {
-            if idx != rule.policy && self.extends(idx, rule.policy) {
-                aliases.push(format!("{}.{short}", policy.name));
+            if idx == rule.policy || self.extends(idx, rule.policy) {
+                for prefix in [&policy.prefix, &policy.name] {
+                    let alias = format!("{prefix}.{}", rule.name);
+                    if !aliases.contains(&alias) {
+                        aliases.push(alias);
+                    }
+                }
             }
         }
         aliases
@@ -548,6 +596,7 @@ pub fn compile(program: &CheckedProgram, sources: &SourceMap) -> Result<Plan, Ve
                 .collect();
             let message = rule.message.as_ref().map(|e| compiler.expr(e));
             rules.push(RulePlan {
+                name: rule.name.clone(),
                 id: rule.id.clone(),
                 title: rule.title.clone(),
                 policy: policy_idx,
@@ -565,6 +614,7 @@ pub fn compile(program: &CheckedProgram, sources: &SourceMap) -> Result<Plan, Ve
             });
         }
         policies.push(PolicyInfo {
+            prefix: policy.prefix.clone(),
             name: policy.name.clone(),
             title: policy.title.clone(),
             sources: policy.sources.clone(),
@@ -686,30 +736,13 @@ fn for_each_expr(plan: &Plan, visit: &mut dyn FnMut(&PExpr)) {
 /// One more than the largest slot any expression reads or binds.
 fn plan_slots(plan: &Plan) -> u32 {
     fn slots(expr: &PExpr) -> u32 {
-        match expr {
-            PExpr::Local(slot) => slot + 1,
-            PExpr::Const(_) | PExpr::Invariant(_) | PExpr::Scan(_) => 0,
-            PExpr::Field { base, .. } => slots(base),
-            PExpr::Project { source, .. } => slots(source),
-            PExpr::Index(a, b)
-            | PExpr::And(a, b)
-            | PExpr::Or(a, b)
-            | PExpr::Binary {
-                left: a, right: b, ..
-            } => slots(a).max(slots(b)),
-            PExpr::Not(a) | PExpr::Neg(a) => slots(a),
-            PExpr::If(a, b, c) => slots(a).max(slots(b)).max(slots(c)),
-            PExpr::Call { args, .. }
-            | PExpr::CallFn { args, .. }
-            | PExpr::Template(args)
-            | PExpr::Lookup { probes: args, .. } => args.iter().map(slots).max().unwrap_or(0),
-            PExpr::List(elems) => elems
-                .iter()
-                .map(|(v, c)| slots(v).max(c.as_ref().map_or(0, slots)))
-                .max()
-                .unwrap_or(0),
-            PExpr::Filter { source, slot, cond } => slots(source).max(slots(cond)).max(slot + 1),
-        }
+        let own = match expr {
+            PExpr::Local(slot) | PExpr::Filter { slot, .. } => slot + 1,
+            _ => 0,
+        };
+        let mut max = own;
+        expr.for_each_child(&mut |child| max = max.max(slots(child)));
+        max
     }
     let mut max = plan.rules.iter().map(|r| r.n_slots).max().unwrap_or(0);
     for function in &plan.functions {
@@ -1294,52 +1327,10 @@ fn uses_outer(expr: &PExpr, bound: &mut Vec<u32>) -> bool {
 fn mark_kept_fields(plan: &mut Plan) {
     let mut used: Vec<(u32, u32)> = Vec::new();
     fn visit(expr: &PExpr, used: &mut Vec<(u32, u32)>) {
-        match expr {
-            PExpr::Field { base, coll, field } => {
-                used.push((*coll, *field));
-                visit(base, used);
-            }
-            PExpr::Project {
-                source,
-                coll,
-                field,
-            } => {
-                used.push((*coll, *field));
-                visit(source, used);
-            }
-            PExpr::Const(_) | PExpr::Local(_) | PExpr::Invariant(_) | PExpr::Scan(_) => {}
-            PExpr::Index(a, b)
-            | PExpr::And(a, b)
-            | PExpr::Or(a, b)
-            | PExpr::Binary {
-                left: a, right: b, ..
-            } => {
-                visit(a, used);
-                visit(b, used);
-            }
-            PExpr::Not(a) | PExpr::Neg(a) => visit(a, used),
-            PExpr::If(a, b, c) => {
-                visit(a, used);
-                visit(b, used);
-                visit(c, used);
-            }
-            PExpr::Call { args, .. }
-            | PExpr::CallFn { args, .. }
-            | PExpr::Template(args)
-            | PExpr::Lookup { probes: args, .. } => args.iter().for_each(|a| visit(a, used)),
-            PExpr::List(elems) => {
-                for (value, condition) in elems {
-                    visit(value, used);
-                    if let Some(condition) = condition {
-                        visit(condition, used);
-                    }
-                }
-            }
-            PExpr::Filter { source, cond, .. } => {
-                visit(source, used);
-                visit(cond, used);
-            }
+        if let PExpr::Field { coll, field, .. } | PExpr::Project { coll, field, .. } = expr {
+            used.push((*coll, *field));
         }
+        expr.for_each_child(&mut |child| visit(child, used));
     }
     let mut exprs_used = Vec::new();
     for_each_expr(plan, &mut |expr| visit(expr, &mut exprs_used));

@@ -119,6 +119,9 @@ codes! {
     "E0902" "invalid-rule-pattern" "cli" "a --rule pattern is not a valid glob";
     "E0903" "invalid-param-override" "cli" "a --param argument is not POLICY.NAME=VALUE";
     "E0904" "no-matching-rule" "cli" "no rule id matches a --rule pattern";
+    "E0905" "missing-output" "cli" "a binary --format (xlsx) is asked for without --output FILE";
+    "E0906" "unwritable-output" "cli" "the --output file (or standard output) cannot be written";
+    "E0907" "output-overwrites-input" "cli" "--output names a data or policy file the run reads";
     "E0940" "unreadable-params-file" "cli" "a --params file cannot be read or is not YAML";
     "E0941" "malformed-params-file" "cli" "a --params file is not a mapping of policies to params";
     "E0942" "invalid-as-of" "cli" "--as-of is not a YYYY-MM-DD date";

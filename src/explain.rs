@@ -57,7 +57,7 @@ pub struct ParamUse {
     pub origin: String,
 }
 
-/// One labelled step of an entity's readable path (`county` → `黑水县`),
+/// One labelled step of an entity's readable path (`region` → `North`),
 /// from the schema's `path` declarations.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct PathStep {
@@ -282,6 +282,9 @@ pub struct TreeNode {
     /// For a param, where its value came from.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub origin: Option<String>,
+    /// Whether it is a condition that must hold (the whole condition or a
+    /// part of an `and`/`or`), as opposed to a value inside one.
+    pub condition: bool,
     /// Its parts.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub children: Vec<TreeNode>,
@@ -299,9 +302,11 @@ pub struct Explanation {
     pub condition: TreeNode,
 }
 
-const MAX_SHOWN: usize = 10;
+/// Items of a list or set shown before `…`.
+pub const MAX_SHOWN: usize = 10;
 
-fn show(evaluator: &Evaluator<'_>, value: &Value) -> String {
+/// A value as an explanation shows it: long lists and sets cut to [`MAX_SHOWN`] items.
+pub fn show(evaluator: &Evaluator<'_>, value: &Value) -> String {
     match value {
         Value::Rows(coll, rows) if rows.len() > MAX_SHOWN => {
             let keys: Vec<String> = rows
@@ -341,16 +346,36 @@ pub fn tree(
     node: &ExplainNode,
     env: &mut [Value],
 ) -> TreeNode {
+    tree_node(plan, evaluator, node, env, true)
+}
+
+fn tree_node(
+    plan: &Plan,
+    evaluator: &Evaluator<'_>,
+    node: &ExplainNode,
+    env: &mut [Value],
+    condition: bool,
+) -> TreeNode {
     let value = evaluator.value_of(&node.expr, env);
+    let parts_are_conditions = matches!(node.shape, Shape::And | Shape::Or);
     TreeNode {
         text: node.text.clone(),
         value: show(evaluator, &value),
         origin: param_origin(plan, &node.shape),
+        condition,
         children: node
             .children
             .iter()
             .filter(|child| !matches!(child.shape, Shape::Literal))
-            .map(|child| tree(plan, evaluator, child, env))
+            .map(|child| {
+                tree_node(
+                    plan,
+                    evaluator,
+                    child,
+                    env,
+                    parts_are_conditions || (matches!(node.shape, Shape::Let) && condition),
+                )
+            })
             .collect(),
     }
 }
@@ -808,4 +833,29 @@ pub fn path_of(
         }
     }
     steps
+}
+
+/// An explanation tree as indented text: conditions marked `✓` or `✗`,
+/// params with where their value came from.
+pub fn render_tree(node: &TreeNode, depth: usize, out: &mut String) {
+    use std::fmt::Write as _;
+    let mark = match (node.condition, node.value.as_str()) {
+        (true, "true") => "✓ ",
+        (true, _) => "✗ ",
+        _ => "",
+    };
+    let origin = node
+        .origin
+        .as_ref()
+        .map_or(String::new(), |o| format!(" ({o})"));
+    let _ = writeln!(
+        out,
+        "{}{mark}{} = {}{origin}",
+        "  ".repeat(depth),
+        node.text,
+        node.value
+    );
+    for child in &node.children {
+        render_tree(child, depth + 1, out);
+    }
 }

@@ -36,6 +36,7 @@ pub mod fmt;
 pub mod policytest;
 pub mod program;
 pub mod render;
+pub mod repl;
 pub mod resolve;
 pub mod source;
 pub mod syntax;

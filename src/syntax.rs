@@ -301,7 +301,7 @@ mod tests {
 
     #[test]
     fn accepts_unicode_names_and_templates() {
-        let text = "policy 政策 \"标题\" {\n  param 门槛: int = 20 // comment\n  rule r {\n    for v in 村 where v.户数 >= 门槛\n    require count(v.人 where 角色 == 书记) == 1\n    message \"村{v.名}有{{括号}}\"\n  }\n}\n";
+        let text = "policy 政策 \"标题\" {\n  param 门槛: int = 20 // comment\n  rule r {\n    for v in 组 where v.人数 >= 门槛\n    require count(v.成员 where 角色 == 组长) == 1\n    message \"组{v.名}有{{括号}}\"\n  }\n}\n";
         assert_eq!(check(text), Ok(()));
     }
 

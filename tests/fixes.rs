@@ -67,7 +67,11 @@ fn fixes_remove_their_violation(data: &Path, max_per_rule: usize) -> usize {
     let original: Value =
         serde_json::from_str(&std::fs::read_to_string(data).expect("data")).expect("JSON data");
     let violations = check(data, None);
-    let dir = std::env::temp_dir().join(format!("bangfu-fixes-{}", std::process::id()));
+    // One directory per call: the tests run in parallel threads of one
+    // process, and one removing a shared directory broke the other's write.
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("bangfu-fixes-{}-{call}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let mut per_rule: std::collections::HashMap<String, usize> = Default::default();
     let mut n_checked = 0;

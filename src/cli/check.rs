@@ -1,20 +1,30 @@
-//! `bangfu check`.
+//! `bangfu check`: compile the policies, load the data, evaluate, render
+//! in the chosen format to stdout or `--output`, and turn what was found
+//! into an exit code (`--fail-on`).
+//!
+//! stdout carries only the report, so machine formats stay parseable; a
+//! one-line summary goes to stderr for every format but human on stdout
+//! (which prints its own), and a progress spinner goes to stderr only when
+//! stderr is a terminal.
 
-use std::io::Write;
-use std::path::PathBuf;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use clap::Args;
 use globset::{Glob, GlobSet, GlobSetBuilder};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use miette::SourceSpan;
 
 use super::{
-    CliError, EXIT_ERROR, EXIT_OK, EXIT_VIOLATIONS, FormatArg, params_file, read_policies,
-    report_errors, report_warnings,
+    CliError, ColorArg, EXIT_ERROR, EXIT_OK, EXIT_VIOLATIONS, FailOnArg, FormatArg, params_file,
+    read_policies, report_errors, report_warnings,
 };
-use crate::analyze::{Options, analyze};
+use crate::analyze::{Options as AnalyzeOptions, analyze};
 use crate::compile::Plan;
 use crate::diag::{self, Severity};
-use crate::render::{self, Format};
+use crate::explain::Location;
+use crate::render::{self, Format, Options, Report, RuleInfo, Snippets, ToolInfo};
 use crate::source::SourceText;
 use crate::{ParamArg, data, evaluate, load_data, waiver};
 
@@ -30,6 +40,21 @@ pub struct CheckArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "human")]
     pub format: FormatArg,
+    /// Write the report to FILE instead of standard output (required for xlsx).
+    #[arg(short = 'o', long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Colour the human format: auto (on a terminal, unless NO_COLOR is set),
+    /// always or never.
+    #[arg(long, value_enum, default_value = "auto", value_name = "WHEN")]
+    pub color: ColorArg,
+    /// Exit 1 when a violation at or above this severity exists; `never`
+    /// always exits 0 (policy and data errors still exit 2).
+    #[arg(long, value_enum, default_value = "error", value_name = "SEVERITY")]
+    pub fail_on: FailOnArg,
+    /// Show at most N violations; the summary and the exit status still count
+    /// them all.
+    #[arg(long, value_name = "N")]
+    pub max_violations: Option<usize>,
     /// Only rules whose id matches this glob, e.g. `three_one.*` (repeatable).
     /// A policy's pattern also selects the rules it inherits.
     #[arg(long = "rule", value_name = "PATTERN")]
@@ -38,7 +63,8 @@ pub struct CheckArgs {
     #[arg(long = "param", value_name = "POLICY.NAME=VALUE")]
     pub params: Vec<String>,
     /// Override params from a YAML file (`POLICY: {NAME: VALUE}`); `--param` wins.
-    #[arg(long = "params", value_name = "FILE")]
+    /// A scenario saved by `bangfu repl` (`:save FILE`) is read the same way.
+    #[arg(long = "params", visible_alias = "scenario", value_name = "FILE")]
     pub params_file: Option<PathBuf>,
     /// Waivers: a YAML, JSON or CSV dataset with a `waivers` collection
     /// (rule, key, reason, approved_by, expires).
@@ -57,9 +83,48 @@ pub struct CheckArgs {
     pub strict_refs: bool,
 }
 
+/// A spinner on stderr naming the current stage, drawn only when stderr is
+/// a terminal; otherwise every call does nothing.
+struct Progress {
+    bar: Option<ProgressBar>,
+}
+
+impl Progress {
+    fn new() -> Progress {
+        if !std::io::stderr().is_terminal() {
+            return Progress { bar: None };
+        }
+        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+        if let Ok(style) = ProgressStyle::with_template("{spinner} {msg} {elapsed}") {
+            bar.set_style(style);
+        }
+        bar.enable_steady_tick(Duration::from_millis(120));
+        Progress { bar: Some(bar) }
+    }
+
+    fn stage(&self, message: String) {
+        if let Some(bar) = &self.bar {
+            bar.set_message(message);
+        }
+    }
+
+    /// Removes the spinner so later stderr lines are not drawn over.
+    fn clear(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
 /// Runs `bangfu check`; returns the exit code.
 pub fn run(args: &CheckArgs) -> u8 {
-    match run_inner(args) {
+    let format = args.format.format();
+    if format.is_binary() && args.output.is_none() {
+        return fail(vec![CliError::MissingOutput {
+            format: args.format.name(),
+        }]);
+    }
+    match run_inner(args, format, Instant::now()) {
         Ok(code) => code,
         Err(code) => code,
     }
@@ -105,11 +170,11 @@ pub fn as_of_day(as_of: Option<&String>) -> Result<i32, u8> {
     }
 }
 
-fn run_inner(args: &CheckArgs) -> Result<u8, u8> {
+fn run_inner(args: &CheckArgs, format: Format, started: Instant) -> Result<u8, u8> {
     let files = read_policies(&args.policies).map_err(|error| fail(vec![error]))?;
     let params = param_args(args.params_file.as_ref(), &args.params)?;
     let as_of = as_of_day(args.as_of.as_ref())?;
-    let analysis = analyze(&files, &params, Options::default());
+    let analysis = analyze(&files, &params, AnalyzeOptions::default());
     report_warnings(analysis.warnings);
     let plan = match analysis.frontend {
         Some(frontend) if analysis.errors.is_empty() => frontend.plan,
@@ -144,19 +209,54 @@ fn run_inner(args: &CheckArgs) -> Result<u8, u8> {
         );
         return Ok(EXIT_OK);
     };
+    // Compiling is quick; loading and evaluating a large ledger is what the
+    // spinner is for. It is cleared before anything else goes to stderr.
+    let progress = Progress::new();
+    let clear_and_fail = |code: u8| {
+        progress.clear();
+        code
+    };
+    progress.stage(format!(
+        "loading {}{}",
+        data_path.display(),
+        size_text(data_path)
+    ));
     let data = if args.strict_refs {
         // Every reference must be loaded to be checked, read or not.
         let mut schema = plan.schema.data.clone();
         data::refs::keep_ref_fields(&mut schema);
-        let data = data::load(data_path, &schema).map_err(fail)?;
+        let data = data::load(data_path, &schema).map_err(|errors| {
+            progress.clear();
+            fail(errors)
+        })?;
         let dangling = data::refs::dangling_refs(&schema, &data);
         if !dangling.is_empty() {
+            progress.clear();
             return Err(fail(dangling));
         }
         data
     } else {
-        load_data(data_path, &plan).map_err(fail)?
+        load_data(data_path, &plan).map_err(|errors| {
+            progress.clear();
+            fail(errors)
+        })?
     };
+    if let Some(output) = &args.output {
+        let inputs = data
+            .sources
+            .iter()
+            .chain(plan.sources.iter())
+            .map(|(_, text)| Path::new(text.name()));
+        let waiver_file = args.waivers.iter().map(PathBuf::as_path);
+        let params_file = args.params_file.iter().map(PathBuf::as_path);
+        if let Some(error) = overwritten_input(
+            output,
+            inputs.chain(waiver_file).chain(params_file),
+            args.format,
+        ) {
+            return Err(clear_and_fail(fail(vec![error])));
+        }
+    }
     let selected = |rule_idx: usize| {
         let rule = &plan.rules[rule_idx];
         plan.policies[rule.policy].in_effect(as_of)
@@ -170,27 +270,49 @@ fn run_inner(args: &CheckArgs) -> Result<u8, u8> {
         .filter(|idx| selected(*idx))
         .map(|idx| plan.rules[idx].id.as_str())
         .collect();
+    progress.stage(format!("evaluating {} rules", chosen.len()));
     let mut evaluation = evaluate(&plan, &data, &|rule| chosen.contains(rule.id.as_str()));
     let warnings = waiver::apply(&waivers, &mut evaluation.violations, as_of);
-    let format = match args.format {
-        FormatArg::Human => Format::Human,
-        FormatArg::Json => Format::Json,
-        FormatArg::Jsonl => Format::Jsonl,
+
+    // The spinner shares the terminal with stdout: it goes before the
+    // report is written there, and stays while a file is written.
+    match &args.output {
+        Some(output) => progress.stage(format!("writing {}", output.display())),
+        None => progress.clear(),
+    }
+    let rules = rule_infos(&plan, &|rule| chosen.contains(rule.id.as_str()));
+    let limit = args.max_violations;
+    let n_shown = limit.map_or(evaluation.violations.len(), |n| {
+        n.min(evaluation.violations.len())
+    });
+    // Only the human format quotes source lines; the others need no scan.
+    let snippets = if format == Format::Human {
+        Snippets::collect(
+            &evaluation.violations[..n_shown],
+            &[&data.sources, &plan.sources],
+        )
+    } else {
+        Snippets::new()
     };
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
-    let written = render::render(
-        format,
-        &evaluation.violations,
-        &evaluation.summary,
-        &mut out,
-    )
-    .and_then(|()| out.flush());
-    if let Err(error) = written
-        && error.kind() != std::io::ErrorKind::BrokenPipe
-    {
-        eprintln!("error: cannot write the output: {error}");
-        return Err(EXIT_ERROR);
+    let tool = ToolInfo::default();
+    let report = Report {
+        violations: &evaluation.violations,
+        limit,
+        summary: &evaluation.summary,
+        rules: &rules,
+        snippets: &snippets,
+        tool: &tool,
+    };
+    let options = Options {
+        color: use_color(args.color, args.output.is_some()),
+    };
+    let written = write_report(format, &report, options, args.output.as_deref());
+    progress.clear();
+    if let Err(error) = written {
+        return Err(fail(vec![error]));
+    }
+    if format != Format::Human || args.output.is_some() {
+        eprintln!("{}", summary_line(&report, limit, started.elapsed()));
     }
     if !warnings.is_empty() {
         report_errors(warnings);
@@ -198,11 +320,150 @@ fn run_inner(args: &CheckArgs) -> Result<u8, u8> {
     if !evaluation.errors.is_empty() {
         return Err(fail(evaluation.errors));
     }
-    let failing = evaluation
-        .violations
-        .iter()
-        .any(|v| v.severity == Severity::Error && !v.is_waived());
+    let threshold = match args.fail_on {
+        FailOnArg::Error => Some(Severity::Error),
+        FailOnArg::Warning => Some(Severity::Warning),
+        FailOnArg::Never => None,
+    };
+    // A waived violation is reported but never fails the run.
+    let failing = threshold.is_some_and(|least| {
+        evaluation
+            .violations
+            .iter()
+            .any(|violation| violation.severity >= least && !violation.is_waived())
+    });
     Ok(if failing { EXIT_VIOLATIONS } else { EXIT_OK })
+}
+
+/// ` (12.3 MiB)` for a file, `` for anything else.
+fn size_text(path: &Path) -> String {
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.is_file() => {
+            format!(" ({})", indicatif::BinaryBytes(meta.len()))
+        }
+        _ => String::new(),
+    }
+}
+
+/// Colour only the human format, and only when asked or when stdout is a
+/// terminal that wants colour (anstream reads `NO_COLOR`, `CLICOLOR` and
+/// `TERM`).
+fn use_color(color: ColorArg, to_file: bool) -> bool {
+    match color {
+        ColorArg::Always => true,
+        ColorArg::Never => false,
+        ColorArg::Auto => {
+            !to_file
+                && anstream::AutoStream::choice(&std::io::stdout()) != anstream::ColorChoice::Never
+        }
+    }
+}
+
+/// The rules that ran, for renderers that list passing rules too.
+fn rule_infos(plan: &Plan, selected: &dyn Fn(&crate::compile::RulePlan) -> bool) -> Vec<RuleInfo> {
+    plan.rules
+        .iter()
+        .filter(|rule| selected(rule))
+        .map(|rule| {
+            let policy = &plan.policies[rule.policy];
+            let source = plan.sources.get(rule.span.src);
+            let (line, column) = source.line_col(rule.span.start as usize);
+            RuleInfo {
+                id: rule.id.clone(),
+                title: rule.title.clone(),
+                policy: policy.name.clone(),
+                severity: rule.severity,
+                sources: policy.sources.clone(),
+                location: Location {
+                    file: source.name().to_string(),
+                    line,
+                    column,
+                    row: None,
+                },
+            }
+        })
+        .collect()
+}
+
+/// E0907 when `output` is one of `inputs` (the data files and policy files
+/// read): a report must never replace the ledger it checked.
+fn overwritten_input<'a>(
+    output: &Path,
+    mut inputs: impl Iterator<Item = &'a Path>,
+    format: FormatArg,
+) -> Option<CliError> {
+    // A file that does not exist yet cannot be an input.
+    let output_real = std::fs::canonicalize(output).ok()?;
+    inputs
+        .any(|input| std::fs::canonicalize(input).is_ok_and(|real| real == output_real))
+        .then(|| CliError::OutputOverwritesInput {
+            path: output.display().to_string(),
+            extension: match format {
+                FormatArg::Human => "txt".to_string(),
+                other => other.name(),
+            },
+        })
+}
+
+/// Renders into `output` (created only now, after everything succeeded) or
+/// stdout. A closed stdout pipe (`| head`) is not an error.
+fn write_report(
+    format: Format,
+    report: &Report<'_>,
+    options: Options,
+    output: Option<&Path>,
+) -> Result<(), CliError> {
+    match output {
+        Some(path) => {
+            let unwritable = |error: std::io::Error| CliError::UnwritableOutput {
+                path: path.display().to_string(),
+                reason: error.to_string(),
+            };
+            let file = std::fs::File::create(path).map_err(unwritable)?;
+            let mut out = std::io::BufWriter::new(file);
+            render::render(format, report, options, &mut out)
+                .and_then(|()| out.flush())
+                .map_err(unwritable)
+        }
+        None => {
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::new(stdout.lock());
+            match render::render(format, report, options, &mut out).and_then(|()| out.flush()) {
+                Err(error) if error.kind() != std::io::ErrorKind::BrokenPipe => {
+                    Err(CliError::UnwritableOutput {
+                        path: "standard output".into(),
+                        reason: error.to_string(),
+                    })
+                }
+                _ => Ok(()),
+            }
+        }
+    }
+}
+
+/// The one-line summary for stderr: records, rules, violations by severity,
+/// how many are waived, what a limit left out, and the time taken.
+fn summary_line(report: &Report<'_>, limit: Option<usize>, elapsed: Duration) -> String {
+    let summary = report.summary;
+    let mut line = format!(
+        "bangfu: {}, {}, {} ({} error, {} warning, {} info)",
+        render::plural(summary.records, "record"),
+        render::plural(summary.rules, "rule"),
+        render::plural(summary.violations, "violation"),
+        summary.errors,
+        summary.warnings,
+        summary.infos
+    );
+    let n_waived = report.violations.iter().filter(|v| v.is_waived()).count();
+    if n_waived > 0 {
+        line.push_str(&format!(", {n_waived} waived"));
+    }
+    let omitted = report.omitted();
+    if let (true, Some(limit)) = (omitted > 0, limit) {
+        line.push_str(&format!(", {omitted} not shown (--max-violations {limit})"));
+    }
+    line.push_str(&format!(" in {:.2} s", elapsed.as_secs_f64()));
+    line
 }
 
 /// The glob set of `--rule` patterns, or `None` for all rules. A pattern

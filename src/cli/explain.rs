@@ -14,7 +14,7 @@ use crate::{compile_policies, explain_violation, load_data};
 pub struct ExplainArgs {
     /// The rule id, e.g. `three_one.first_secretary`.
     pub rule: String,
-    /// The entity's key, e.g. a village code.
+    /// The key of the entity that violates the rule.
     pub key: String,
     /// The dataset (as for `bangfu check`).
     pub data: PathBuf,
@@ -32,25 +32,10 @@ pub struct ExplainArgs {
     pub json: bool,
 }
 
-fn print_tree(node: &TreeNode, depth: usize) {
-    let origin = node
-        .origin
-        .as_ref()
-        .map_or(String::new(), |o| format!(" ({o})"));
-    let mark = match node.value.as_str() {
-        "true" => "✓ ",
-        "false" => "✗ ",
-        _ => "",
-    };
-    println!(
-        "{}{mark}{} = {}{origin}",
-        "  ".repeat(depth + 1),
-        node.text,
-        node.value
-    );
-    for child in &node.children {
-        print_tree(child, depth + 1);
-    }
+fn tree_text(node: &TreeNode) -> String {
+    let mut out = String::new();
+    crate::explain::render_tree(node, 2, &mut out);
+    out
 }
 
 /// Runs `bangfu explain`: 1 when the entity violates the rule (and the
@@ -161,10 +146,10 @@ pub fn run(args: &ExplainArgs) -> u8 {
     }
     if let Some(filter) = &explanation.filter {
         println!("  applies because:");
-        print_tree(filter, 1);
+        print!("{}", tree_text(filter));
     }
     println!("  fails:");
-    print_tree(&explanation.condition, 1);
+    print!("{}", tree_text(&explanation.condition));
     if !violation.params.is_empty() {
         println!(
             "  params: {}",

@@ -1,4 +1,5 @@
-//! `--params FILE`: param overrides from a YAML file.
+//! `--params FILE` and `--scenario FILE`: param overrides from a YAML file
+//! (a scenario saved by `bangfu repl` keeps them under `params:`).
 //!
 //! ```yaml
 //! three_one:
@@ -154,6 +155,19 @@ pub fn read(path: &Path) -> Result<Vec<ParamArg>, ParamsFileError> {
     let Some(doc) = docs.first() else {
         return Ok(args);
     };
+    // A scenario saved by the REPL keeps its params under `params:`.
+    let doc = match &doc.data {
+        YamlData::Mapping(entries) => entries
+            .iter()
+            .find(|(key, _)| matches!(&key.data, YamlData::Value(Scalar::String(name)) if name == "params"))
+            .map_or(doc, |(_, value)| value),
+        _ => doc,
+    };
+    if let YamlData::Mapping(entries) = &doc.data
+        && entries.is_empty()
+    {
+        return Ok(args);
+    }
     let YamlData::Mapping(policies) = &doc.data else {
         return Err(ParamsFileError::Shape {
             src: src.clone(),

@@ -1,4 +1,6 @@
-//! JSON Lines: one object per violation, fields as in docs/cli.md.
+//! JSON Lines: one object per violation, fields as in
+//! `docs/output-formats.md` (the same objects as the JSON document's
+//! `violations`).
 
 use std::io::{self, Write};
 

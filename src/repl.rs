@@ -1,0 +1,541 @@
+//! The what-if session behind `bangfu repl`: load once, change params (and
+//! records), see which violations appear and disappear, ask why.
+//!
+//! Takes policy files, a dataset path and param overrides; gives a
+//! [`Session`] that executes one command line at a time and returns the text
+//! to show. The terminal (line editing, history, completion) lives in
+//! `cli/repl.rs`; this module never prints, so scripted sessions and tests
+//! drive it directly.
+//!
+//! **Invariants:** the data file is never written; every change is in
+//! memory and undoable. After `:set`, only the rules that can read the
+//! param are evaluated again; the others keep their violations.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use miette::Diagnostic;
+
+use crate::compile::Plan;
+use crate::data::Dataset;
+use crate::explain::Violation;
+use crate::program::{ParamArg, PolicyFile};
+use crate::{Error, compile_policies, evaluate};
+
+/// Lines of `+`/`-` shown per diff before the rest is counted.
+const DIFF_LINES: usize = 20;
+
+/// One undoable change.
+#[derive(Clone, Debug)]
+enum Undo {
+    /// A param change: `POLICY.NAME` and its previous override, if any.
+    Param(String, Option<String>),
+}
+
+/// A what-if session.
+pub struct Session {
+    files: Vec<PolicyFile>,
+    data_path: PathBuf,
+    base_params: Vec<ParamArg>,
+    /// `POLICY.NAME` → value text, in the order set.
+    overrides: Vec<(String, String)>,
+    plan: Plan,
+    data: Dataset,
+    violations: Vec<Violation>,
+    initial: Vec<Violation>,
+    undo: Vec<Undo>,
+}
+
+/// Renders diagnostics as text (for the session's output).
+fn render_errors(errors: Vec<Error>) -> String {
+    let mut out = String::new();
+    for error in errors {
+        let _ = writeln!(out, "{:?}", miette::Report::new(error));
+    }
+    out
+}
+
+fn key_of(violation: &Violation) -> (String, String) {
+    (violation.rule.clone(), violation.key.clone())
+}
+
+/// The commands, for `:help` and completion.
+pub const COMMANDS: &[(&str, &str)] = &[
+    (
+        ":violations",
+        ":violations [RULE-GLOB] [--in TEXT]   current violations (TEXT: a key prefix or a path step)",
+    ),
+    (
+        ":set",
+        ":set POLICY.PARAM VALUE               change a param; prints the violations that appear (+) and disappear (-)",
+    ),
+    (
+        ":why",
+        ":why RULE KEY                         explain one violation",
+    ),
+    (
+        ":undo",
+        ":undo                                 undo the last change",
+    ),
+    (
+        ":reset",
+        ":reset                                undo every change",
+    ),
+    (
+        ":diff",
+        ":diff                                 violations changed since load",
+    ),
+    (
+        ":params",
+        ":params                               params in force and where they came from",
+    ),
+    (
+        ":save",
+        ":save FILE                            write the scenario; `bangfu check DATA --scenario FILE` reproduces it",
+    ),
+    (":help", ":help                                 this list"),
+    (
+        ":quit",
+        ":quit                                 leave (also Ctrl-D)",
+    ),
+];
+
+impl Session {
+    /// Compiles the policies, loads the data (every field, so expressions
+    /// may read any) and evaluates every rule.
+    pub fn load(
+        files: Vec<PolicyFile>,
+        data_path: &Path,
+        base_params: Vec<ParamArg>,
+    ) -> Result<Session, Vec<Error>> {
+        let plan = compile_policies(&files, &base_params)?;
+        let mut schema = plan.schema.data.clone();
+        for collection in &mut schema.collections {
+            for field in &mut collection.fields {
+                field.keep = true;
+            }
+        }
+        let data = crate::data::load(data_path, &schema)
+            .map_err(|errors| errors.into_iter().map(Error::from).collect::<Vec<_>>())?;
+        let evaluation = evaluate(&plan, &data, &|_| true);
+        if !evaluation.errors.is_empty() {
+            return Err(evaluation.errors);
+        }
+        let violations = evaluation.violations;
+        Ok(Session {
+            files,
+            data_path: data_path.to_path_buf(),
+            base_params,
+            overrides: Vec::new(),
+            plan,
+            initial: violations.clone(),
+            violations,
+            data,
+            undo: Vec::new(),
+        })
+    }
+
+    /// The plan in force.
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    /// The data.
+    pub fn data(&self) -> &Dataset {
+        &self.data
+    }
+
+    /// The current violations.
+    pub fn violations(&self) -> &[Violation] {
+        &self.violations
+    }
+
+    /// Words the terminal completes: commands, rule ids, params, collections,
+    /// fields and the keys of current violations.
+    pub fn completions(&self) -> Vec<String> {
+        let mut words: BTreeSet<String> =
+            COMMANDS.iter().map(|(name, _)| name.to_string()).collect();
+        words.extend(self.plan.rules.iter().map(|rule| rule.id.clone()));
+        for policy in &self.plan.policies {
+            words.extend(
+                policy
+                    .params
+                    .iter()
+                    .map(|param| format!("{}.{}", policy.name, param.name)),
+            );
+        }
+        for collection in &self.plan.schema.data.collections {
+            words.insert(collection.name.clone());
+            words.extend(collection.fields.iter().map(|field| field.name.clone()));
+        }
+        words.extend(self.violations.iter().take(10_000).map(|v| v.key.clone()));
+        words.into_iter().collect()
+    }
+
+    /// Executes one line and returns what to show.
+    pub fn execute(&mut self, line: &str) -> String {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with("//") {
+            return String::new();
+        }
+        let (command, rest) = line
+            .split_once(char::is_whitespace)
+            .map_or((line, ""), |(c, r)| (c, r.trim()));
+        match command {
+            ":help" | ":h" => COMMANDS
+                .iter()
+                .map(|(_, help)| format!("{help}\n"))
+                .collect(),
+            ":violations" | ":v" => self.list(rest),
+            ":set" => self.set(rest),
+            ":why" => self.why(rest),
+            ":undo" => self.undo_last(),
+            ":reset" => self.reset(),
+            ":diff" => diff(&self.initial, &self.violations),
+            ":params" => self.params(),
+            ":save" => self.save(rest),
+            _ if command.starts_with(':') => {
+                let names: Vec<&str> = COMMANDS.iter().map(|(name, _)| *name).collect();
+                format!(
+                    "unknown command `{command}`; {}\n",
+                    crate::diag::help_did_you_mean(command, "command", names)
+                )
+            }
+            _ => self.expression(line),
+        }
+    }
+
+    fn list(&self, args: &str) -> String {
+        let mut pattern = None;
+        let mut within = None;
+        let mut words = args.split_whitespace();
+        while let Some(word) = words.next() {
+            match word {
+                "--in" => within = words.next(),
+                other => pattern = Some(other),
+            }
+        }
+        let glob = match pattern.map(globset::Glob::new) {
+            Some(Ok(glob)) => Some(glob.compile_matcher()),
+            Some(Err(error)) => return format!("invalid rule pattern: {error}\n"),
+            None => None,
+        };
+        let selected: Vec<&Violation> = self
+            .violations
+            .iter()
+            .filter(|v| glob.as_ref().is_none_or(|g| g.is_match(&v.rule)))
+            .filter(|v| {
+                within.is_none_or(|text| {
+                    v.key.starts_with(text) || v.path.iter().any(|step| step.value == text)
+                })
+            })
+            .collect();
+        let mut out = String::new();
+        for violation in selected.iter().take(50) {
+            let _ = writeln!(
+                out,
+                "{} {}: {}",
+                violation.rule, violation.key, violation.message
+            );
+        }
+        if selected.len() > 50 {
+            let _ = writeln!(out, "… and {} more", selected.len() - 50);
+        }
+        let _ = writeln!(
+            out,
+            "{} violation{}",
+            selected.len(),
+            if selected.len() == 1 { "" } else { "s" }
+        );
+        out
+    }
+
+    fn params(&self) -> String {
+        let mut out = String::new();
+        for policy in &self.plan.policies {
+            for param in &policy.params {
+                let _ = writeln!(
+                    out,
+                    "{}.{} = {} ({})",
+                    policy.name,
+                    param.name,
+                    crate::value::literal(&param.value),
+                    param.origin.as_str()
+                );
+            }
+        }
+        out
+    }
+
+    fn param_args(&self) -> Vec<ParamArg> {
+        let mut params = self.base_params.clone();
+        params.extend(
+            self.overrides
+                .iter()
+                .filter_map(|(name, value)| ParamArg::parse(&format!("{name}={value}"))),
+        );
+        params
+    }
+
+    /// Recompiles with the current overrides and re-evaluates the rules for
+    /// which `affected` holds; the other rules keep their violations.
+    fn reevaluate(&mut self, affected: &dyn Fn(&Plan, usize) -> bool) -> Result<(), Vec<Error>> {
+        let plan = compile_policies(&self.files, &self.param_args())?;
+        let chosen: BTreeSet<String> = (0..plan.rules.len())
+            .filter(|idx| affected(&plan, *idx))
+            .map(|idx| plan.rules[idx].id.clone())
+            .collect();
+        let evaluation = evaluate(&plan, &self.data, &|rule| chosen.contains(&rule.id));
+        if !evaluation.errors.is_empty() {
+            return Err(evaluation.errors);
+        }
+        let mut violations: Vec<Violation> = self
+            .violations
+            .iter()
+            .filter(|v| !chosen.contains(&v.rule))
+            .cloned()
+            .collect();
+        violations.extend(evaluation.violations);
+        let order: BTreeMap<&str, usize> = plan
+            .rules
+            .iter()
+            .enumerate()
+            .map(|(idx, rule)| (rule.id.as_str(), idx))
+            .collect();
+        violations.sort_by(|a, b| {
+            order
+                .get(a.rule.as_str())
+                .cmp(&order.get(b.rule.as_str()))
+                .then_with(|| a.key.cmp(&b.key))
+        });
+        self.violations = violations;
+        self.plan = plan;
+        Ok(())
+    }
+
+    fn set(&mut self, args: &str) -> String {
+        let Some((name, value)) = args
+            .split_once(char::is_whitespace)
+            .map(|(n, v)| (n.trim(), v.trim()))
+        else {
+            return "usage: :set POLICY.PARAM VALUE (VALUE a bangfu literal, e.g. 15 or [\"51\"])\n".into();
+        };
+        if ParamArg::parse(&format!("{name}={value}")).is_none() {
+            return format!("`{name}` is not POLICY.PARAM\n");
+        }
+        let previous = self
+            .overrides
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone());
+        self.overrides.retain(|(n, _)| n != name);
+        self.overrides.push((name.to_string(), value.to_string()));
+        let before = self.violations.clone();
+        let policy_name = name.split('.').next().unwrap_or_default().to_string();
+        let affected = |plan: &Plan, rule_idx: usize| {
+            let policy = plan.rules[rule_idx].policy;
+            plan.policies
+                .iter()
+                .position(|p| p.name == policy_name)
+                .is_some_and(|owner| owner == policy || plan.extends(policy, owner))
+        };
+        match self.reevaluate(&affected) {
+            Ok(()) => {
+                self.undo.push(Undo::Param(name.to_string(), previous));
+                diff(&before, &self.violations)
+            }
+            Err(errors) => {
+                self.overrides.retain(|(n, _)| n != name);
+                if let Some(previous) = previous {
+                    self.overrides.push((name.to_string(), previous));
+                }
+                render_errors(errors)
+            }
+        }
+    }
+
+    fn undo_last(&mut self) -> String {
+        let Some(entry) = self.undo.pop() else {
+            return "nothing to undo\n".into();
+        };
+        let before = self.violations.clone();
+        match entry {
+            Undo::Param(name, previous) => {
+                self.overrides.retain(|(n, _)| *n != name);
+                if let Some(previous) = previous {
+                    self.overrides.push((name, previous));
+                }
+            }
+        }
+        match self.reevaluate(&|_, _| true) {
+            Ok(()) => diff(&before, &self.violations),
+            Err(errors) => render_errors(errors),
+        }
+    }
+
+    fn reset(&mut self) -> String {
+        let before = self.violations.clone();
+        self.overrides.clear();
+        self.undo.clear();
+        match self.reevaluate(&|_, _| true) {
+            Ok(()) => diff(&before, &self.violations),
+            Err(errors) => render_errors(errors),
+        }
+    }
+
+    fn why(&self, args: &str) -> String {
+        let mut words = args.split_whitespace();
+        let (Some(rule), Some(key)) = (words.next(), words.next()) else {
+            return "usage: :why RULE KEY\n".into();
+        };
+        match crate::explain_violation(&self.plan, &self.data, rule, key) {
+            Ok(Some(explanation)) => {
+                let mut out = String::new();
+                let violation = &explanation.violation;
+                let _ = writeln!(
+                    out,
+                    "{} {} — {}",
+                    violation.rule, violation.key, violation.message
+                );
+                if let Some(filter) = &explanation.filter {
+                    let _ = writeln!(out, "  applies because:");
+                    crate::explain::render_tree(filter, 2, &mut out);
+                }
+                let _ = writeln!(out, "  fails:");
+                crate::explain::render_tree(&explanation.condition, 2, &mut out);
+                if let Some(suggestion) = &violation.suggestion {
+                    let _ = writeln!(out, "  to fix: {suggestion}");
+                }
+                out
+            }
+            Ok(None) => format!("{rule} holds for `{key}` (or no such rule or key)\n"),
+            Err(errors) => render_errors(errors),
+        }
+    }
+
+    /// Evaluates an expression over the data: a dataset-level rule in a
+    /// policy of its own, compiled with the program.
+    fn expression(&self, text: &str) -> String {
+        let wrapper = format!(
+            "policy __repl {{\n  rule value {{\n    let value = (\n{text}\n)\n    require false\n  }}\n}}\n"
+        );
+        let mut files = self.files.clone();
+        files.push(PolicyFile::new("<repl>", wrapper));
+        let plan = match compile_policies(&files, &self.param_args()) {
+            Ok(plan) => plan,
+            Err(errors) => return render_errors(errors),
+        };
+        let Some(rule_idx) = plan.rules.iter().position(|r| r.id == "__repl.value") else {
+            return String::new();
+        };
+        let evaluator = crate::eval::Evaluator::new(&plan, &self.data);
+        let (outcomes, errors) = evaluator.run(&|rule| rule.id == "__repl.value");
+        if !errors.is_empty() {
+            return render_errors(errors.into_iter().map(Error::from).collect());
+        }
+        let Some(outcome) = outcomes.first() else {
+            return String::new();
+        };
+        let slot = plan.rules[rule_idx]
+            .lets
+            .first()
+            .map_or(0, |(slot, _)| *slot as usize);
+        let value = outcome
+            .env
+            .get(slot)
+            .cloned()
+            .unwrap_or(crate::value::Value::Null);
+        format!("{}\n", crate::explain::show(&evaluator, &value))
+    }
+
+    fn save(&self, path: &str) -> String {
+        if path.is_empty() {
+            return "usage: :save FILE\n".into();
+        }
+        let mut by_policy: BTreeMap<&str, Vec<(&str, &str)>> = BTreeMap::new();
+        for (name, value) in &self.overrides {
+            if let Some((policy, param)) = name.split_once('.') {
+                by_policy.entry(policy).or_default().push((param, value));
+            }
+        }
+        let mut text = format!(
+            "# bangfu scenario for {}\n# reproduce: bangfu check {} --scenario {path}\nparams:\n",
+            self.data_path.display(),
+            self.data_path.display()
+        );
+        if by_policy.is_empty() {
+            text.push_str("  {}\n");
+        }
+        for (policy, params) in by_policy {
+            let _ = writeln!(text, "  {policy}:");
+            for (param, value) in params {
+                let _ = writeln!(text, "    {param}: {}", yaml_value(value));
+            }
+        }
+        match std::fs::write(path, text) {
+            Ok(()) => format!(
+                "saved {} change{} to {path}\n",
+                self.overrides.len(),
+                if self.overrides.len() == 1 { "" } else { "s" }
+            ),
+            Err(error) => format!("cannot write {path}: {error}\n"),
+        }
+    }
+}
+
+/// A bangfu literal as YAML (flow style), so a scenario file reads back
+/// through `--params`.
+fn yaml_value(literal: &str) -> String {
+    // bangfu literals (numbers, "strings", [lists], {maps}, true/false/null)
+    // are valid YAML flow scalars and collections, except `{{`/`}}` escapes.
+    literal.replace("{{", "{").replace("}}", "}")
+}
+
+/// The violations that appeared (`+`) and disappeared (`-`) from `before`
+/// to `after`, with counts per rule.
+pub fn diff(before: &[Violation], after: &[Violation]) -> String {
+    let old: BTreeSet<(String, String)> = before.iter().map(key_of).collect();
+    let new: BTreeSet<(String, String)> = after.iter().map(key_of).collect();
+    let appeared: Vec<&Violation> = after.iter().filter(|v| !old.contains(&key_of(v))).collect();
+    let gone: Vec<&Violation> = before
+        .iter()
+        .filter(|v| !new.contains(&key_of(v)))
+        .collect();
+    let mut out = String::new();
+    let mut per_rule: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
+    for v in &appeared {
+        per_rule.entry(&v.rule).or_default().0 += 1;
+    }
+    for v in &gone {
+        per_rule.entry(&v.rule).or_default().1 += 1;
+    }
+    for (rule, (plus, minus)) in &per_rule {
+        let _ = writeln!(out, "{rule}: +{plus} -{minus}");
+    }
+    for v in appeared.iter().take(DIFF_LINES) {
+        let _ = writeln!(out, "+ {} {}: {}", v.rule, v.key, v.message);
+    }
+    if appeared.len() > DIFF_LINES {
+        let _ = writeln!(out, "+ … {} more", appeared.len() - DIFF_LINES);
+    }
+    for v in gone.iter().take(DIFF_LINES) {
+        let _ = writeln!(out, "- {} {}: {}", v.rule, v.key, v.message);
+    }
+    if gone.len() > DIFF_LINES {
+        let _ = writeln!(out, "- … {} more", gone.len() - DIFF_LINES);
+    }
+    let _ = writeln!(
+        out,
+        "{} appeared, {} disappeared, {} now",
+        appeared.len(),
+        gone.len(),
+        after.len()
+    );
+    out
+}
+
+/// Errors of the session as diagnostics (re-exported for the CLI).
+pub fn error_text<E: Diagnostic + Send + Sync + 'static>(error: E) -> String {
+    format!("{:?}", miette::Report::new(error))
+}

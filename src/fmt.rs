@@ -7,7 +7,9 @@
 //! top-level items and around rules, at most one blank line elsewhere (kept
 //! where the author left one), no trailing whitespace, one final newline.
 //! A list, map or enum wider than [`MAX_WIDTH`] columns, or holding a
-//! comment, is broken one element per line with a trailing comma. Strings
+//! comment, is broken one element per line with a trailing comma; the
+//! records of a policy test's data are a table, one record per line, each
+//! on one line however long. An empty block is `{}`. Strings
 //! (messages included) are kept as written, however long; only the
 //! expressions interpolated in them are laid out.
 //!
@@ -84,6 +86,8 @@ struct Writer<'s> {
     line_hangs: bool,
     /// Inside a string's interpolation: lists are never broken.
     in_string: usize,
+    /// Inside a test data record: a record is a row and stays on one line.
+    in_record: usize,
     /// End offset of the statement being written (its closing bracket is
     /// the byte before it).
     src_end_of_statement: usize,
@@ -104,6 +108,7 @@ impl<'s> Writer<'s> {
             hanging: false,
             line_hangs: false,
             in_string: 0,
+            in_record: 0,
             src_end_of_statement: 0,
             max_width,
         }
@@ -286,6 +291,11 @@ impl<'s> Writer<'s> {
     /// Writes `{`, the children, and `}` (at `close`, the `}`'s offset).
     fn block(&mut self, children: Vec<Pair<'_, Rule>>, close: usize, blank: Blank) {
         self.space();
+        if children.is_empty() && !self.has_comment_in(self.last_end, close) {
+            self.punct("{");
+            self.token("}", close, close + 1);
+            return;
+        }
         self.punct("{");
         self.indent += 1;
         self.children(children, blank);
@@ -320,33 +330,26 @@ impl<'s> Writer<'s> {
             | Rule::test_decl
             | Rule::test_data
             | Rule::test_expect => {
+                // The header is the keyword, names, title and clauses
+                // before `{`; everything else is the body, so a body item
+                // the grammar gains later is laid out one per line (verbatim
+                // if this writer does not know it) and never lands before
+                // the `{`.
                 let is_body = |r: Rule| {
-                    matches!(
+                    !matches!(
                         r,
-                        Rule::collection_decl
-                            | Rule::enum_decl
-                            | Rule::source_decl
-                            | Rule::param_decl
-                            | Rule::rule_decl
-                            | Rule::severity_stmt
-                            | Rule::effective_decl
-                            | Rule::scope_decl
-                            | Rule::for_stmt
-                            | Rule::let_stmt
-                            | Rule::require_stmt
-                            | Rule::message_stmt
-                            | Rule::field_decl
-                            | Rule::path_decl
-                            | Rule::script_fn
-                            | Rule::test_rules
-                            | Rule::test_param
-                            | Rule::test_data
-                            | Rule::test_data_file
-                            | Rule::test_expect
-                            | Rule::test_waiver
-                            | Rule::test_as_of
-                            | Rule::data_collection
-                            | Rule::expected
+                        Rule::kw_schema
+                            | Rule::kw_policy
+                            | Rule::kw_rule
+                            | Rule::kw_collection
+                            | Rule::kw_script
+                            | Rule::kw_test
+                            | Rule::kw_data
+                            | Rule::kw_expect
+                            | Rule::ident
+                            | Rule::string
+                            | Rule::key_clause
+                            | Rule::extends_clause
                     )
                 };
                 let (body, header): (Vec<_>, Vec<_>) =
@@ -380,6 +383,7 @@ impl<'s> Writer<'s> {
                 }
             }
             Rule::import_decl
+            | Rule::prefix_decl
             | Rule::fn_decl
             | Rule::script_fn
             | Rule::field_decl
@@ -526,9 +530,15 @@ impl<'s> Writer<'s> {
                     self.node(name);
                 }
                 self.space();
-                let (start, end) = (self.last_end, self.src_end_of_statement);
+                let end = self.src_end_of_statement;
                 self.punct("[");
-                self.sequence(parts.collect(), start, end, "]", false);
+                // A table: one record per line, whatever their width.
+                let records: Vec<_> = parts.collect();
+                if records.is_empty() {
+                    self.token("]", end - 1, end);
+                } else {
+                    self.broken(records, end - 1, "]");
+                }
             }
             Rule::param_decl | Rule::let_stmt => {
                 for part in parts {
@@ -706,7 +716,9 @@ impl<'s> Writer<'s> {
             }
             Rule::record => {
                 self.token("{", start, start + 1);
+                self.in_record += 1;
                 self.sequence(pair.into_inner().collect(), start, end, "}", false);
+                self.in_record -= 1;
             }
             Rule::fn_param => {
                 let mut parts = pair.into_inner();
@@ -802,7 +814,7 @@ impl<'s> Writer<'s> {
             self.token(close, close_at, end);
             return;
         }
-        let breakable = self.in_string == 0 && self.max_width != usize::MAX;
+        let breakable = self.in_string == 0 && self.in_record == 0 && self.max_width != usize::MAX;
         let broken = breakable && {
             let width = self.column() + self.flat_width_of(&items);
             self.has_comment_in(start, close_at) || width > self.max_width

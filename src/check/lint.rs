@@ -45,9 +45,9 @@ use crate::source::{SourceMap, SourceText, Span};
 pub enum LintError {
     /// A `require` that reads no record: it holds for every entity or for none.
     ///
-    /// `rule r { for p in people  require 1 > 2 }` triggers it. The idiom
-    /// `for x in C where COND  require false` (every match is a violation)
-    /// does not.
+    /// `rule r { for p in people  require 1 > 2 }` triggers it. The literal
+    /// `false` does not: `for x in C where COND  require false` is the idiom
+    /// for "every match is a violation".
     #[error("this `require` does not depend on the data")]
     #[diagnostic(
         code(E0313),
@@ -241,15 +241,12 @@ impl Linter<'_> {
                 });
             }
         }
-        // Constant requires. `for x in C where COND  require false` is the
-        // idiom for "every record matching COND is a violation": the filter
-        // reads the data, so that one constant is meant.
-        let filtered = checked_rule
-            .source
-            .as_ref()
-            .is_some_and(|source| matches!(source.kind, ExprKind::Where { .. }));
+        // Constant requires. The literal `false` is the explicit "every
+        // entity is a violation" (`for x in C where COND  require false`
+        // flags every match; tools such as the REPL wrap a value in such a
+        // rule), so only other constants are mistakes.
         for require in &checked_rule.requires {
-            if filtered && matches!(require.kind, ExprKind::Bool(false)) {
+            if matches!(require.kind, ExprKind::Bool(false)) {
                 continue;
             }
             let reads_data = self.any_name(require, |res| {
@@ -546,7 +543,8 @@ mod tests {
         );
         assert!(rule("require count(people) > 2").is_empty());
         assert!(rule("for x in people where x.age > 3  require false").is_empty());
-        assert_eq!(rule("for x in people  require false"), ["E0313"]);
+        assert!(rule("for x in people  require false").is_empty());
+        assert_eq!(rule("for x in people  require not true"), ["E0313"]);
         assert_eq!(
             rule("for x in people where x.age > 3  require true"),
             ["E0313"]

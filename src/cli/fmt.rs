@@ -5,13 +5,14 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 
-use super::{EXIT_ERROR, EXIT_OK, EXIT_VIOLATIONS, read_policies, report_errors};
+use super::{EXIT_ERROR, EXIT_OK, EXIT_VIOLATIONS, read_policies_with_tests, report_errors};
 use crate::source::SourceText;
 
 /// Arguments of `bangfu fmt`.
 #[derive(Debug, Args)]
 pub struct FmtArgs {
-    /// Policy files, or directories searched for `*.bangfu`.
+    /// Policy files, or directories searched for `*.bangfu` (policy tests,
+    /// `*_test.bangfu`, included).
     #[arg(required = true, value_name = "PATH")]
     pub paths: Vec<PathBuf>,
     /// Write nothing: print a diff of what would change, and exit 1 if
@@ -24,7 +25,7 @@ pub struct FmtArgs {
 /// formatted, 1 with `--check` when some file is not, 2 when a file cannot
 /// be read, parsed or written (the other files are still formatted).
 pub fn run(args: &FmtArgs) -> u8 {
-    let files = match read_policies(&args.paths) {
+    let files = match read_policies_with_tests(&args.paths) {
         Ok(files) => files,
         Err(error) => {
             report_errors(vec![error]);

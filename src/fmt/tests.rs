@@ -117,7 +117,7 @@ fn empty_and_comment_only_files() {
 fn lays_out_imports_functions_scripts_scopes_and_tests() {
     check(
         "import   \"bundled:ledger.bangfu\"\n/// doubles\nfn double(x:int,y : number,)->number=x*2+y\nscript \"helpers.rhai\" { /// in rhai\n fn score(a: int) -> int\n fn other() -> bool }\npolicy p extends q { effective from \"2020-01-01\" until  \"2021-01-01\"\n scope { county: \"51\", town : \"5101\" }\n param scope: list<string> = [\"51\"]\n rule r { for x in people require double(x.age, 1.0) > 3 } }\ntest t \"a test\" {\n  rules \"p.r\" ,\"p.s\"\n  param p.limit=3\n  data \"x.json\"\n  data { people [ {id: \"a\", age: 3}, {id:\"b\" age:4,}, ] teams [] }\n  expect { p.r \"a\" // why\n  p.s \"b\" }\n  waive {rule: \"p.r\", key: \"a\"}\n  as_of \"2020-01-01\"\n}\n",
-        "import \"bundled:ledger.bangfu\"\n\n/// doubles\nfn double(x: int, y: number) -> number = x * 2 + y\n\nscript \"helpers.rhai\" {\n  /// in rhai\n  fn score(a: int) -> int\n  fn other() -> bool\n}\n\npolicy p extends q {\n  effective from \"2020-01-01\" until \"2021-01-01\"\n  scope { county: \"51\", town: \"5101\" }\n  param scope: list<string> = [\"51\"]\n\n  rule r {\n    for x in people\n    require double(x.age, 1.0) > 3\n  }\n}\n\ntest t \"a test\" {\n  rules \"p.r\", \"p.s\"\n  param p.limit = 3\n  data \"x.json\"\n  data {\n    people [{id: \"a\", age: 3}, {id: \"b\", age: 4}]\n    teams []\n  }\n  expect {\n    p.r \"a\" // why\n    p.s \"b\"\n  }\n  waive {rule: \"p.r\", key: \"a\"}\n  as_of \"2020-01-01\"\n}\n",
+        "import \"bundled:ledger.bangfu\"\n\n/// doubles\nfn double(x: int, y: number) -> number = x * 2 + y\n\nscript \"helpers.rhai\" {\n  /// in rhai\n  fn score(a: int) -> int\n  fn other() -> bool\n}\n\npolicy p extends q {\n  effective from \"2020-01-01\" until \"2021-01-01\"\n  scope { county: \"51\", town: \"5101\" }\n  param scope: list<string> = [\"51\"]\n\n  rule r {\n    for x in people\n    require double(x.age, 1.0) > 3\n  }\n}\n\ntest t \"a test\" {\n  rules \"p.r\", \"p.s\"\n  param p.limit = 3\n  data \"x.json\"\n  data {\n    people [\n      {id: \"a\", age: 3},\n      {id: \"b\", age: 4},\n    ]\n    teams []\n  }\n  expect {\n    p.r \"a\" // why\n    p.s \"b\"\n  }\n  waive {rule: \"p.r\", key: \"a\"}\n  as_of \"2020-01-01\"\n}\n",
     );
 }
 
@@ -135,5 +135,24 @@ fn lays_out_paths() {
     check(
         "schema { collection c key id {\n id: string\n\n path {city:name,  x.y}\n} }",
         "schema {\n  collection c key id {\n    id: string\n\n    path { city: name, x.y }\n  }\n}\n",
+    );
+}
+
+#[test]
+fn lays_out_rule_id_prefixes() {
+    check(
+        "policy p \"t\" {\n  /// ids\n  prefix   q\n  rule r { require true }\n}\n",
+        "policy p \"t\" {\n  /// ids\n  prefix q\n\n  rule r {\n    require true\n  }\n}\n",
+    );
+}
+
+#[test]
+fn test_records_stay_rows_and_empty_blocks_close_on_their_line() {
+    let row = "{id: \"a\", name: \"a long name to pass the width\", members: 4, income: 3026, housing: true, water: true}";
+    check(
+        &format!("test t {{\n  data {{ people [{row}, {row}] }}\n  expect {{ }}\n}}\n"),
+        &format!(
+            "test t {{\n  data {{\n    people [\n      {row},\n      {row},\n    ]\n  }}\n  expect {{}}\n}}\n"
+        ),
     );
 }

@@ -110,6 +110,7 @@ fn next_declaration(text: &str, from: usize) -> Option<(usize, &'static [Rule])>
         ("script", &[Rule::script_decl]),
         ("test", &[Rule::test_decl]),
         ("path", &[Rule::path_decl]),
+        ("prefix", &[Rule::prefix_decl]),
     ];
     let mut line_start = text.get(..from)?.rfind('\n').map_or(0, |n| n + 1);
     while line_start < text.len() {

@@ -213,16 +213,14 @@ pub fn run_test(files: &[PolicyFile], case: &TestCase) -> TestOutcome {
     let data = match &case.decl.data {
         None => inline_dataset(&plan, &src, &[]),
         Some(TestData::Inline(collections)) => inline_dataset(&plan, &src, collections),
-        Some(TestData::File(path, _)) => {
-            let full = match &case.origin {
-                FileOrigin::Disk(file) => file.parent().unwrap_or(Path::new(".")).join(path),
-                FileOrigin::Bundled => Path::new(&case.file)
-                    .parent()
-                    .unwrap_or(Path::new("."))
-                    .join(path),
-            };
-            crate::load_data(&full, &plan)
-        }
+        Some(TestData::File(path, _)) => match &case.origin {
+            FileOrigin::Disk(file) => {
+                crate::load_data(&file.parent().unwrap_or(Path::new(".")).join(path), &plan)
+            }
+            // A bundled test reads its data from the binary, so `bangfu test`
+            // works from any directory.
+            FileOrigin::Bundled => bundled_data(&case.file, path, &plan),
+        },
     };
     let data = match data {
         Ok(data) => data,
@@ -280,6 +278,26 @@ pub fn run_test(files: &[PolicyFile], case: &TestCase) -> TestOutcome {
         .unexpected
         .extend(actual.difference(&expected).cloned());
     outcome
+}
+
+/// Loads a data file bundled next to a bundled test file.
+fn bundled_data(test_file: &str, path: &str, plan: &crate::Plan) -> Result<Dataset, Vec<Error>> {
+    let dir = Path::new(test_file).parent().unwrap_or(Path::new(""));
+    let name = dir.join(path).to_string_lossy().replace('\\', "/");
+    let Some(text) = crate::bundled_file(&name) else {
+        return Err(vec![Error::Data(crate::data::DataError::Unreadable {
+            path: name,
+            reason: "no such bundled file (JSON and YAML files under policies/ are bundled)".into(),
+        })]);
+    };
+    let source = SourceText::from_string(name.as_str(), text);
+    let schema = &plan.schema.data;
+    let loaded = if name.ends_with(".yaml") || name.ends_with(".yml") {
+        crate::data::yaml::load(source, schema)
+    } else {
+        crate::data::json::load(source, schema)
+    };
+    loaded.map_err(|errors| errors.into_iter().map(Error::from).collect())
 }
 
 fn waiver_of(record: &Record) -> Option<waiver::Waiver> {

@@ -189,13 +189,14 @@ fn run_inner(args: &CheckArgs, format: Format, started: Instant) -> Result<u8, u
         if !policy.in_effect(as_of) && args.verbose {
             let range =
                 |day: Option<i32>| day.map_or_else(|| "…".to_string(), crate::data::format_date);
+            let n_rules = plan.rules.iter().filter(|r| r.policy == idx).count();
             eprintln!(
-                "skipped policy `{}`: in effect {} to {}, not on {} ({} rules)",
+                "skipped policy `{}`: in effect {} to {}, not on {} ({n_rules} rule{})",
                 policy.name,
                 range(policy.effective_from),
                 range(policy.effective_until),
                 crate::data::format_date(as_of),
-                plan.rules.iter().filter(|r| r.policy == idx).count()
+                if n_rules == 1 { "" } else { "s" }
             );
         }
     }

@@ -347,8 +347,8 @@ fn max_violations_limits_what_is_shown_not_the_exit_code() {
 #[test]
 fn output_codes_are_documented() {
     // The codes of this area (E0905–E0919) each have an entry, headed
-    // `## CODE name`, in docs/errors-output.md, and one of the cases above.
-    let docs = std::fs::read_to_string(root().join("docs/errors-output.md")).unwrap_or_default();
+    // `## CODE name`, in docs/errors.md, and one of the cases above.
+    let docs = std::fs::read_to_string(root().join("docs/errors.md")).unwrap_or_default();
     let tests: String = [
         "cli__xlsx_needs_output.snap",
         "cli__unwritable_output.snap",
@@ -368,7 +368,7 @@ fn output_codes_are_documented() {
         let heading = format!("\n## {} {}\n", info.code, info.name);
         assert!(
             docs.contains(&heading),
-            "no `{}` in docs/errors-output.md",
+            "no `{}` in docs/errors.md",
             heading.trim()
         );
         assert!(

@@ -3,7 +3,7 @@
 //! failed policy condition as a related location.
 //!
 //! The log is built from our own serde structs holding only the subset of
-//! SARIF we fill (see `docs/decisions-output.md`); a test validates the
+//! SARIF we fill (see `docs/decisions.md`); a test validates the
 //! output against the official schema.
 
 use std::io::{self, Write};

@@ -1,6 +1,6 @@
-//! Every diagnostic code has an entry in the documentation: a heading
+//! Every diagnostic code has one entry in the documentation: a heading
 //! `## CODE name` in one of `docs/*.md` (`errors.md` holds most; pages such
-//! as `errors-lint.md` continue it).
+//! as `errors-lint.md` continue it), and no code has two.
 
 use bangfu::diag::CODES;
 
@@ -27,5 +27,15 @@ fn every_code_has_a_docs_entry() {
     assert!(
         missing.is_empty(),
         "codes without a `## CODE name` heading in docs/*.md: {missing:?}"
+    );
+    let mut twice: Vec<&String> = headings
+        .iter()
+        .filter(|heading| CODES.iter().any(|info| heading.starts_with(info.code)))
+        .filter(|heading| headings.iter().filter(|other| other == heading).count() > 1)
+        .collect();
+    twice.dedup();
+    assert!(
+        twice.is_empty(),
+        "codes documented twice in docs/*.md: {twice:?}"
     );
 }

@@ -252,6 +252,8 @@ pub struct CheckedRule {
     pub span: Span,
     /// The rule's name within its policy.
     pub name: String,
+    /// The params the rule reads: (policy, param).
+    pub params_used: Vec<(u32, u32)>,
 }
 
 /// A checked policy.
@@ -509,7 +511,7 @@ pub enum CheckError {
         #[source_code]
         src: SourceText,
         /// Where.
-        #[label("refers to a name")]
+        #[label("not a constant")]
         span: SourceSpan,
         /// Param.
         name: String,
@@ -575,6 +577,40 @@ pub enum CheckError {
         span: SourceSpan,
         /// Name.
         name: String,
+    },
+    /// A rhai function returning a type scripts cannot give.
+    #[error("a rhai function cannot return {found}")]
+    #[diagnostic(
+        code(E0336),
+        help(
+            "return `int`, `number`, `bool`, `string` or a `list` of those, and convert in the policy"
+        )
+    )]
+    UnsupportedScriptType {
+        /// The file.
+        #[source_code]
+        src: SourceText,
+        /// The type.
+        #[label("not exchanged with scripts")]
+        span: SourceSpan,
+        /// The type's name.
+        found: String,
+    },
+    /// A map literal with a part that is not a constant.
+    #[error("a map literal is a table of constants")]
+    #[diagnostic(
+        code(E0335),
+        help(
+            "write literal keys and values; compute per-record values with `if … then … else` instead"
+        )
+    )]
+    NonConstantMap {
+        /// The file.
+        #[source_code]
+        src: SourceText,
+        /// The part.
+        #[label("not a constant")]
+        span: SourceSpan,
     },
     /// A variant written twice.
     #[error("variant `{name}` appears twice in enum `{enum_name}`")]
@@ -678,6 +714,22 @@ pub fn check(
     for (script_idx, script) in program.scripts.iter().enumerate() {
         for decl in &script.decl.functions {
             let (params, ret) = checker.signature(&decl.params, &decl.ret);
+            // Scripts exchange numbers, booleans, strings and lists of them.
+            fn scriptable(ty: &Type) -> bool {
+                match ty {
+                    Type::Int | Type::Number | Type::Bool | Type::String | Type::Unknown => true,
+                    Type::List(item) => scriptable(item),
+                    _ => false,
+                }
+            }
+            if !scriptable(&ret) {
+                let name = checker.type_name(&ret);
+                checker.errors.push(CheckError::UnsupportedScriptType {
+                    src: checker.src(decl.ret.span),
+                    span: decl.ret.span.into(),
+                    found: name,
+                });
+            }
             function_decls.push((
                 decl.name.name.clone(),
                 params,
@@ -805,6 +857,9 @@ pub fn check(
                 None => (param.default.clone(), ParamOrigin::Default),
             };
             checker.scopes.clear();
+            // A params file has no bare names or dates: its strings stand
+            // for enum variants and dates where the param's type says so.
+            let value = coerce_strings(value, &ty, &schema.data);
             checker.check_constant(&param.name.name, &value);
             let found = checker.expr(&value, Some(&ty));
             let context = format!(
@@ -906,13 +961,41 @@ pub fn check(
         };
         let effective_from = date(&decl.effective_from);
         let effective_until = date(&decl.effective_until);
-        let mut rules = Vec::new();
+        let mut rules: Vec<CheckedRule> = Vec::new();
         for rule in &decl.rules {
-            rules.push(checker.rule(
+            let mut checked = checker.rule(
                 &decl.prefix.as_ref().unwrap_or(&decl.name).name,
                 rule,
                 default_severity,
-            ));
+            );
+            // The params it reads, so a what-if session re-evaluates only
+            // the rules a changed param can affect.
+            let mut used: Vec<(u32, u32)> = Vec::new();
+            let exprs = checked
+                .source
+                .iter()
+                .chain(checked.lets.iter().map(|(_, _, e)| e))
+                .chain(checked.requires.iter())
+                .chain(checked.message.iter());
+            for expr in exprs {
+                walk(expr, &mut |e| {
+                    if let Some(NameRes::Param { policy, param }) = checker.names.get(&e.id)
+                        && !used.contains(&(*policy, *param))
+                    {
+                        used.push((*policy, *param));
+                    }
+                });
+            }
+            if let Some(scope_id) = scope_param
+                && checked
+                    .entity
+                    .is_some_and(|(coll, _)| scope.iter().any(|(c, _)| *c == coll))
+                && !used.contains(&scope_id)
+            {
+                used.push(scope_id);
+            }
+            checked.params_used = used;
+            rules.push(checked);
         }
         policies.push(CheckedPolicy {
             prefix: decl.prefix.as_ref().unwrap_or(&decl.name).name.clone(),
@@ -969,6 +1052,63 @@ type FunctionDecl<'a> = (
     Span,
     Option<&'a Expr>,
 );
+
+/// `"variant"` → `variant` where an enum is expected, `"2020-01-01"` →
+/// `date("2020-01-01")` where a date is, inside lists and map values too.
+fn coerce_strings(expr: Expr, ty: &Type, data: &DataSchema) -> Expr {
+    match (expr.kind, ty) {
+        (ExprKind::Str(text), Type::Enum(idx))
+            if data
+                .enums
+                .get(*idx as usize)
+                .is_some_and(|e| e.variants.contains(&text)) =>
+        {
+            Expr {
+                kind: ExprKind::Name(text),
+                ..expr
+            }
+        }
+        (ExprKind::Str(text), Type::Date) if crate::data::parse_date(&text).is_some() => {
+            let arg = Expr {
+                id: expr.id,
+                span: expr.span,
+                kind: ExprKind::Str(text),
+            };
+            Expr {
+                kind: ExprKind::Call(
+                    Ident {
+                        name: "date".into(),
+                        span: expr.span,
+                    },
+                    vec![arg],
+                ),
+                ..expr
+            }
+        }
+        (ExprKind::List(elems), Type::List(item)) => Expr {
+            kind: ExprKind::List(
+                elems
+                    .into_iter()
+                    .map(|elem| crate::ast::ListElem {
+                        value: coerce_strings(elem.value, item, data),
+                        condition: elem.condition,
+                    })
+                    .collect(),
+            ),
+            ..expr
+        },
+        (ExprKind::Map(entries), Type::Map(key, value)) => Expr {
+            kind: ExprKind::Map(
+                entries
+                    .into_iter()
+                    .map(|(k, v)| (coerce_strings(k, key, data), coerce_strings(v, value, data)))
+                    .collect(),
+            ),
+            ..expr
+        },
+        (kind, _) => Expr { kind, ..expr },
+    }
+}
 
 /// The functions `start` reaches back to itself through, if it does.
 fn call_cycle(start: u32, callees: &[Vec<u32>]) -> Option<Vec<u32>> {
@@ -1179,14 +1319,35 @@ fn check_schema(
             }
         }
     }
-    for enum_decl in &program.enums {
+    // Named enums and the inline ones of fields.
+    let inline_enums = program.collections.iter().flat_map(|collection| {
+        collection
+            .fields
+            .iter()
+            .filter_map(move |field| match &field.kind {
+                FieldKind::Stored(TypeExpr {
+                    kind: TypeKind::Enum(variants),
+                    ..
+                }) => Some((
+                    format!("{}.{}", collection.name.name, field.name.name),
+                    variants,
+                )),
+                _ => None,
+            })
+    });
+    for (enum_name, variants) in program
+        .enums
+        .iter()
+        .map(|e| (e.name.name.clone(), &e.variants))
+        .chain(inline_enums)
+    {
         let mut seen: Vec<&str> = Vec::new();
-        for variant in &enum_decl.variants {
+        for variant in variants {
             if seen.contains(&variant.name.as_str()) {
                 errors.push(CheckError::DuplicateVariant {
                     src: src_of(sources, variant.span),
                     span: variant.span.into(),
-                    enum_name: enum_decl.name.name.clone(),
+                    enum_name: enum_name.clone(),
                     name: variant.name.clone(),
                 });
             }
@@ -1617,6 +1778,7 @@ impl Checker<'_> {
             n_slots: self.n_slots,
             span: rule.span,
             name: rule.name.name.clone(),
+            params_used: Vec::new(),
         }
     }
 
@@ -1817,10 +1979,9 @@ impl Checker<'_> {
             ExprKind::Map(entries) => {
                 // Map literals are tables folded at compile time.
                 if let Some(span) = self.non_constant(expr) {
-                    self.errors.push(CheckError::NonConstantParam {
+                    self.errors.push(CheckError::NonConstantMap {
                         src: self.src(span),
                         span: span.into(),
-                        name: "(map literal)".into(),
                     });
                 }
                 let (key_expected, value_expected) = match expected {

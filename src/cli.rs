@@ -226,6 +226,20 @@ pub enum CliError {
         /// An extension for the suggested name.
         extension: String,
     },
+    /// `bangfu explain` names a key no entity has.
+    #[error("no record of `{entity}` has the key `{key}`")]
+    #[diagnostic(
+        code(E0943),
+        help(
+            "check the key; `bangfu check DATA --rule RULE --format jsonl` lists the keys that violate the rule"
+        )
+    )]
+    UnknownKey {
+        /// The key.
+        key: String,
+        /// The rule's collection.
+        entity: String,
+    },
     /// A bad `--as-of`.
     #[error("invalid --as-of `{value}`")]
     #[diagnostic(

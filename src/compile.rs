@@ -272,6 +272,8 @@ pub struct RulePlan {
     pub id: String,
     /// The rule's name within its policy.
     pub name: String,
+    /// The params it reads: (policy, param).
+    pub params_used: Vec<(u32, u32)>,
     /// Title.
     pub title: String,
     /// Index into `Plan::policies`.
@@ -596,6 +598,7 @@ pub fn compile(program: &CheckedProgram, sources: &SourceMap) -> Result<Plan, Ve
                 .collect();
             let message = rule.message.as_ref().map(|e| compiler.expr(e));
             rules.push(RulePlan {
+                params_used: rule.params_used.clone(),
                 name: rule.name.clone(),
                 id: rule.id.clone(),
                 title: rule.title.clone(),

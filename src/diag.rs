@@ -94,6 +94,8 @@ codes! {
     "E0332" "invalid-policy-date" "check" "an `effective` date is not a valid YYYY-MM-DD date";
     "E0333" "shadowed-builtin" "check" "a function has the name of a built-in function";
     "E0334" "duplicate-variant" "check" "an enum lists the same variant twice";
+    "E0335" "non-constant-map" "check" "a map literal has a key or value that is not a constant";
+    "E0336" "unsupported-script-type" "check" "a rhai function declares a parameter or result type scripts cannot exchange";
     "E0501" "malformed-json" "data" "the JSON text is not well formed";
     "E0502" "malformed-yaml" "data" "the YAML text is not well formed";
     "E0503" "malformed-csv" "data" "a CSV file cannot be read, or a row has the wrong number of cells";
@@ -125,6 +127,7 @@ codes! {
     "E0940" "unreadable-params-file" "cli" "a --params file cannot be read or is not YAML";
     "E0941" "malformed-params-file" "cli" "a --params file is not a mapping of policies to params";
     "E0942" "invalid-as-of" "cli" "--as-of is not a YYYY-MM-DD date";
+    "E0943" "unknown-key" "cli" "`bangfu explain` names a key that no record of the rule's collection has";
 }
 
 /// Looks a code up in [`CODES`].
@@ -152,6 +155,14 @@ pub fn did_you_mean<'a>(
         .map(|(_, candidate)| candidate)
 }
 
+/// The plural of a noun of the messages (`policy` → `policies`).
+fn plural(noun: &str) -> String {
+    match noun.strip_suffix('y') {
+        Some(stem) if !stem.ends_with(['a', 'e', 'o', 'u']) => format!("{stem}ies"),
+        _ => format!("{noun}s"),
+    }
+}
+
 /// A `help` line that suggests `candidate`, or lists what exists.
 pub fn help_did_you_mean<'a>(
     name: &str,
@@ -168,14 +179,19 @@ pub fn help_did_you_mean<'a>(
                 format!("no {what} is declared here")
             } else if all.len() <= 12 {
                 format!(
-                    "the {what}s are: {}",
+                    "the {} are: {}",
+                    plural(what),
                     all.iter()
                         .map(|name| format!("`{name}`"))
                         .collect::<Vec<_>>()
                         .join(", ")
                 )
             } else {
-                format!("there are {} {what}s; check the spelling", all.len())
+                format!(
+                    "there are {} {}; check the spelling",
+                    all.len(),
+                    plural(what)
+                )
             }
         }
     }

@@ -1,7 +1,8 @@
 //! Stage `eval`: a [`Plan`] run over a [`Dataset`].
 //!
-//! Takes the plan and the loaded columns; builds the plan's hash indexes and
-//! invariants once, then evaluates every rule for every entity of its
+//! Takes the plan and the loaded columns; builds the hash indexes and
+//! invariants a rule needs the first time it needs them, then evaluates
+//! every selected rule for every entity of its
 //! collection, in parallel with rayon, and gives [`Outcome`]s (the entities
 //! that failed a `require`, with their messages) in a deterministic order:
 //! rule order, then row order.
@@ -112,12 +113,48 @@ enum Failure {
 
 type EvalResult<T> = Result<T, Failure>;
 
-/// A plan bound to a dataset: indexes built, invariants computed.
+/// Hash indexes built over one dataset, shared between evaluations of
+/// different plans over the same data (the REPL recompiles the plan on every
+/// `:set`; the indexes depend only on the data). Clear it when the data
+/// changes.
+#[derive(Clone, Default)]
+pub struct IndexCache {
+    built: Arc<std::sync::Mutex<FxHashMap<IndexSpec, Arc<Index>>>>,
+}
+
+impl IndexCache {
+    /// An empty cache.
+    pub fn new() -> IndexCache {
+        IndexCache::default()
+    }
+
+    /// Forgets every index (after the data changed).
+    pub fn clear(&self) {
+        if let Ok(mut built) = self.built.lock() {
+            built.clear();
+        }
+    }
+
+    fn get(&self, spec: &IndexSpec) -> Option<Arc<Index>> {
+        self.built.lock().ok()?.get(spec).cloned()
+    }
+
+    fn put(&self, spec: &IndexSpec, index: Arc<Index>) {
+        if let Ok(mut built) = self.built.lock() {
+            built.insert(spec.clone(), index);
+        }
+    }
+}
+
+/// A plan bound to a dataset. Indexes and once-per-run values are computed
+/// the first time a rule needs them, so rules left out by `--rule` cost
+/// nothing.
 pub struct Evaluator<'a> {
     plan: &'a Plan,
     data: &'a Dataset,
-    indexes: Vec<Index>,
-    invariants: Vec<Value>,
+    indexes: Vec<std::sync::OnceLock<Arc<Index>>>,
+    invariants: Vec<std::sync::OnceLock<Value>>,
+    cache: Option<IndexCache>,
     scripts: script::ScriptHost,
 }
 
@@ -152,29 +189,61 @@ impl Resolver for Evaluator<'_> {
 impl<'a> Evaluator<'a> {
     /// Builds the plan's indexes and invariants over `data`.
     pub fn new(plan: &'a Plan, data: &'a Dataset) -> Evaluator<'a> {
-        let indexes = plan
-            .indexes
-            .par_iter()
-            .map(|spec| build_index(spec, data))
-            .collect();
-        let mut evaluator = Evaluator {
+        Evaluator::with_cache(plan, data, None)
+    }
+
+    /// An evaluator that takes indexes from `cache` and leaves the ones it
+    /// builds there.
+    pub fn with_cache(
+        plan: &'a Plan,
+        data: &'a Dataset,
+        cache: Option<IndexCache>,
+    ) -> Evaluator<'a> {
+        Evaluator {
             plan,
             data,
-            indexes,
-            invariants: Vec::new(),
+            indexes: plan
+                .indexes
+                .iter()
+                .map(|_| std::sync::OnceLock::new())
+                .collect(),
+            invariants: plan
+                .invariants
+                .iter()
+                .map(|_| std::sync::OnceLock::new())
+                .collect(),
+            cache,
             scripts: script::ScriptHost::new(plan),
-        };
-        let mut invariants = Vec::with_capacity(plan.invariants.len());
-        for expr in &plan.invariants {
-            // Invariants may refer to earlier invariants, never to slots.
-            let mut env = vec![Value::Null; plan.max_slots as usize];
-            evaluator.invariants = std::mem::take(&mut invariants);
-            let value = evaluator.eval(expr, &mut env).unwrap_or(Value::Null);
-            invariants = std::mem::take(&mut evaluator.invariants);
-            invariants.push(value);
         }
-        evaluator.invariants = invariants;
-        evaluator
+    }
+
+    fn index(&self, idx: usize) -> &Index {
+        self.indexes[idx].get_or_init(|| {
+            let spec = &self.plan.indexes[idx];
+            if let Some(index) = self.cache.as_ref().and_then(|cache| cache.get(spec)) {
+                return index;
+            }
+            let index = Arc::new(build_index(spec, self.data));
+            if let Some(cache) = &self.cache {
+                cache.put(spec, index.clone());
+            }
+            index
+        })
+    }
+
+    fn invariant(&self, idx: usize) -> Value {
+        self.invariants
+            .get(idx)
+            .map(|cell| {
+                cell.get_or_init(|| {
+                    // Invariants read no slot; a Filter inside one binds its own.
+                    let mut env = vec![Value::Null; self.plan.max_slots as usize];
+                    self.eval(&self.plan.invariants[idx], &mut env)
+                        .unwrap_or(Value::Null)
+                })
+                .clone()
+            })
+            .unwrap_or(Value::Null)
     }
 
     /// The key of a record as reported: its key field, the key fields joined
@@ -358,11 +427,7 @@ impl<'a> Evaluator<'a> {
         Ok(match expr {
             PExpr::Const(value) => value.clone(),
             PExpr::Local(slot) => env[*slot as usize].clone(),
-            PExpr::Invariant(idx) => self
-                .invariants
-                .get(*idx as usize)
-                .cloned()
-                .unwrap_or(Value::Null),
+            PExpr::Invariant(idx) => self.invariant(*idx as usize),
             PExpr::Field { base, coll, field } => match self.eval(base, env)? {
                 Value::Row(c, row) if c == *coll => self.field_value(*coll, *field, row),
                 _ => Value::Null,
@@ -508,7 +573,7 @@ impl<'a> Evaluator<'a> {
                         }
                     }
                 }
-                let rows = match &self.indexes[*index as usize] {
+                let rows = match self.index(*index as usize) {
                     Index::Single(map) => atoms.first().and_then(|atom| map.get(atom)).cloned(),
                     Index::Multi(map) => map.get(&atoms).cloned(),
                 };

@@ -221,7 +221,7 @@ pub fn explain(
                 .into_iter()
                 .map(|param| ParamUse {
                     name: param.name.clone(),
-                    value: crate::value::literal(&param.value),
+                    value: crate::value::literal(&param.value, &plan.schema.data.enums),
                     origin: param.origin.as_str().to_string(),
                 })
                 .collect(),
@@ -230,20 +230,27 @@ pub fn explain(
             waiver: None,
         });
     }
-    // Explanations in parallel: each is independent, and positions are done.
-    {
-        use rayon::prelude::*;
-        violations
-            .par_iter_mut()
-            .zip(outcomes.par_iter())
-            .for_each(|(violation, outcome)| enrich(plan, evaluator, outcome, violation));
-    }
     summary.violations = violations.len();
     summary.by_rule = rules
         .iter()
         .map(|idx| (plan.rules[*idx].id.clone(), per_rule[*idx]))
         .collect();
     (violations, summary)
+}
+
+/// Fills in paths, deciding terms and suggestions, in parallel: each
+/// violation is independent of the others.
+pub fn enrich_all(
+    plan: &Plan,
+    evaluator: &Evaluator<'_>,
+    outcomes: &[Outcome],
+    violations: &mut [Violation],
+) {
+    use rayon::prelude::*;
+    violations
+        .par_iter_mut()
+        .zip(outcomes.par_iter())
+        .for_each(|(violation, outcome)| enrich(plan, evaluator, outcome, violation));
 }
 
 /// A change to the data that would make a violation disappear, in a form a
@@ -609,22 +616,18 @@ impl Suggester<'_, '_> {
             let Shape::Field { coll, field, .. } = &left.shape else {
                 return None;
             };
-            let target = match self.plan.schema.data.collections[*coll as usize].fields
+            let name = self.field_name(*coll, *field);
+            let text = match self.plan.schema.data.collections[*coll as usize].fields
                 [*field as usize]
                 .ty
             {
-                FieldType::Scalar(ScalarType::Ref(target)) => {
-                    format!(" of `{}`", self.coll_name(target))
-                }
-                _ => String::new(),
-            };
-            return Some((
-                format!(
-                    "set {} to the key of an existing record{target}",
-                    self.field_name(*coll, *field)
+                FieldType::Scalar(ScalarType::Ref(target)) => format!(
+                    "set {name} to the key of an existing record of `{}`",
+                    self.coll_name(target)
                 ),
-                Vec::new(),
-            ));
+                _ => format!("give {name} a value"),
+            };
+            return Some((text, Vec::new()));
         }
         match &left.shape {
             Shape::Field {

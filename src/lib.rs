@@ -148,7 +148,35 @@ pub fn evaluate(
     data: &Dataset,
     selected: &dyn Fn(&compile::RulePlan) -> bool,
 ) -> Evaluation {
-    let evaluator = eval::Evaluator::new(plan, data);
+    evaluate_with(
+        plan,
+        data,
+        selected,
+        EvalOptions {
+            explain: true,
+            cache: None,
+        },
+    )
+}
+
+/// How much [`evaluate_with`] computes, and what it may reuse.
+#[derive(Clone, Default)]
+pub struct EvalOptions {
+    /// Fill in paths, deciding terms and suggestions (the REPL skips them
+    /// and explains one violation on demand).
+    pub explain: bool,
+    /// Indexes built by earlier evaluations over the same data.
+    pub cache: Option<eval::IndexCache>,
+}
+
+/// [`evaluate`] with options.
+pub fn evaluate_with(
+    plan: &Plan,
+    data: &Dataset,
+    selected: &dyn Fn(&compile::RulePlan) -> bool,
+    options: EvalOptions,
+) -> Evaluation {
+    let evaluator = eval::Evaluator::with_cache(plan, data, options.cache.clone());
     let (outcomes, errors) = evaluator.run(selected);
     let rules: Vec<usize> = plan
         .rules
@@ -157,7 +185,10 @@ pub fn evaluate(
         .filter(|(_, rule)| selected(rule))
         .map(|(idx, _)| idx)
         .collect();
-    let (violations, summary) = explain::explain(plan, data, &evaluator, &outcomes, &rules);
+    let (mut violations, summary) = explain::explain(plan, data, &evaluator, &outcomes, &rules);
+    if options.explain {
+        explain::enrich_all(plan, &evaluator, &outcomes, &mut violations);
+    }
     Evaluation {
         violations,
         summary,
@@ -185,7 +216,8 @@ pub fn explain_violation(
         .filter(|(_, rule)| rule.id == rule_id)
         .map(|(idx, _)| idx)
         .collect();
-    let (violations, _) = explain::explain(plan, data, &evaluator, &outcomes, &rules);
+    let (mut violations, _) = explain::explain(plan, data, &evaluator, &outcomes, &rules);
+    explain::enrich_all(plan, &evaluator, &outcomes, &mut violations);
     Ok(violations
         .iter()
         .zip(&outcomes)
@@ -193,4 +225,23 @@ pub fn explain_violation(
         .and_then(|(violation, outcome)| {
             explain::explanation(plan, &evaluator, outcome, violation)
         }))
+}
+
+/// Whether the entity `key` of rule `rule_id`'s collection exists (for a
+/// dataset-level rule, whether `key` names the rule's policy).
+pub fn entity_exists(plan: &Plan, data: &Dataset, rule_id: &str, key: &str) -> bool {
+    let Some(rule) = plan.rules.iter().find(|rule| rule.id == rule_id) else {
+        return false;
+    };
+    let Some(coll) = rule.entity else {
+        return plan.policies[rule.policy].name == key;
+    };
+    let collection = &data.collections[coll as usize];
+    if let Some(sym) = data.interner.get(key)
+        && collection.key_index.contains_key(&sym)
+    {
+        return true;
+    }
+    let evaluator = eval::Evaluator::new(plan, data);
+    (0..collection.len as u32).any(|row| evaluator.key_text(coll, row) == key)
 }

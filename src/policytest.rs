@@ -37,12 +37,17 @@ pub struct TestOutcome {
     pub unexpected: Vec<(String, String)>,
     /// Errors that kept the test from running (policy, data, evaluation).
     pub errors: Vec<Error>,
+    /// Mistakes in the test itself (a bad date, a pattern matching no rule).
+    pub problems: Vec<String>,
 }
 
 impl TestOutcome {
     /// Whether the test passed.
     pub fn passed(&self) -> bool {
-        self.missing.is_empty() && self.unexpected.is_empty() && self.errors.is_empty()
+        self.missing.is_empty()
+            && self.unexpected.is_empty()
+            && self.errors.is_empty()
+            && self.problems.is_empty()
     }
 }
 
@@ -195,6 +200,7 @@ pub fn run_test(files: &[PolicyFile], case: &TestCase) -> TestOutcome {
         missing: Vec::new(),
         unexpected: Vec::new(),
         errors: Vec::new(),
+        problems: Vec::new(),
     };
     let file_text = files
         .iter()
@@ -233,20 +239,33 @@ pub fn run_test(files: &[PolicyFile], case: &TestCase) -> TestOutcome {
     for pattern in &case.decl.rules {
         match Glob::new(pattern) {
             Ok(glob) => {
+                let matcher = glob.compile_matcher();
+                if !(0..plan.rules.len()).any(|idx| {
+                    plan.rule_aliases(idx)
+                        .iter()
+                        .any(|alias| matcher.is_match(alias))
+                }) {
+                    outcome
+                        .problems
+                        .push(format!("`rules \"{pattern}\"` matches no rule"));
+                }
                 globs.add(glob);
             }
-            Err(_) => outcome
-                .unexpected
-                .push(("invalid rule pattern".into(), pattern.clone())),
+            Err(error) => outcome.problems.push(format!(
+                "`rules \"{pattern}\"` is not a valid pattern: {error}"
+            )),
         }
     }
     let globs = globs.build().ok();
-    let as_of = case
-        .decl
-        .as_of
-        .as_ref()
-        .and_then(|(text, _)| crate::data::parse_date(text))
-        .unwrap_or_else(waiver::today);
+    let as_of = match &case.decl.as_of {
+        Some((text, _)) => crate::data::parse_date(text).unwrap_or_else(|| {
+            outcome
+                .problems
+                .push(format!("`as_of \"{text}\"` is not a YYYY-MM-DD date"));
+            waiver::today()
+        }),
+        None => waiver::today(),
+    };
     let selected = |rule: &crate::compile::RulePlan| {
         let idx = plan.rules.iter().position(|r| r.id == rule.id).unwrap_or(0);
         plan.policies[rule.policy].in_effect(as_of)
@@ -258,7 +277,15 @@ pub fn run_test(files: &[PolicyFile], case: &TestCase) -> TestOutcome {
                 }))
     };
     let mut evaluation = evaluate(&plan, &data, &selected);
-    let waivers: Vec<waiver::Waiver> = case.decl.waivers.iter().filter_map(waiver_of).collect();
+    let mut waivers: Vec<waiver::Waiver> = Vec::new();
+    for record in &case.decl.waivers {
+        match waiver_of(record) {
+            Some(waiver) => waivers.push(waiver),
+            None => outcome
+                .problems
+                .push("a `waive` needs `rule`, `key` and `expires` (YYYY-MM-DD) as strings".into()),
+        }
+    }
     let _warnings = waiver::apply(&waivers, &mut evaluation.violations, as_of);
     outcome.errors.extend(evaluation.errors);
     let actual: BTreeSet<(String, String)> = evaluation

@@ -21,7 +21,7 @@ use crate::compile::Plan;
 use crate::data::Dataset;
 use crate::explain::Violation;
 use crate::program::{ParamArg, PolicyFile};
-use crate::{Error, compile_policies, evaluate};
+use crate::{Error, compile_policies};
 
 /// Lines of `+`/`-` shown per diff before the rest is counted.
 const DIFF_LINES: usize = 20;
@@ -45,6 +45,21 @@ pub struct Session {
     violations: Vec<Violation>,
     initial: Vec<Violation>,
     undo: Vec<Undo>,
+    /// Indexes over the data, kept across re-evaluations.
+    cache: crate::eval::IndexCache,
+}
+
+/// Whether rule `rule_idx` reads param `policy.param`.
+fn reads_param(plan: &Plan, rule_idx: usize, policy: &str, param: &str) -> bool {
+    plan.rules[rule_idx].params_used.iter().any(|(p, q)| {
+        plan.policies.get(*p as usize).is_some_and(|info| {
+            info.name == policy
+                && info
+                    .params
+                    .get(*q as usize)
+                    .is_some_and(|value| value.name == param)
+        })
+    })
 }
 
 /// Renders diagnostics as text (for the session's output).
@@ -116,9 +131,18 @@ impl Session {
                 field.keep = true;
             }
         }
+        let cache = crate::eval::IndexCache::new();
         let data = crate::data::load(data_path, &schema)
             .map_err(|errors| errors.into_iter().map(Error::from).collect::<Vec<_>>())?;
-        let evaluation = evaluate(&plan, &data, &|_| true);
+        let evaluation = crate::evaluate_with(
+            &plan,
+            &data,
+            &|_| true,
+            crate::EvalOptions {
+                explain: false,
+                cache: Some(cache.clone()),
+            },
+        );
         if !evaluation.errors.is_empty() {
             return Err(evaluation.errors);
         }
@@ -133,6 +157,7 @@ impl Session {
             violations,
             data,
             undo: Vec::new(),
+            cache,
         })
     }
 
@@ -260,7 +285,7 @@ impl Session {
                     "{}.{} = {} ({})",
                     policy.name,
                     param.name,
-                    crate::value::literal(&param.value),
+                    crate::value::literal(&param.value, &self.plan.schema.data.enums),
                     param.origin.as_str()
                 );
             }
@@ -286,7 +311,15 @@ impl Session {
             .filter(|idx| affected(&plan, *idx))
             .map(|idx| plan.rules[idx].id.clone())
             .collect();
-        let evaluation = evaluate(&plan, &self.data, &|rule| chosen.contains(&rule.id));
+        let evaluation = crate::evaluate_with(
+            &plan,
+            &self.data,
+            &|rule| chosen.contains(&rule.id),
+            crate::EvalOptions {
+                explain: false,
+                cache: Some(self.cache.clone()),
+            },
+        );
         if !evaluation.errors.is_empty() {
             return Err(evaluation.errors);
         }
@@ -332,13 +365,12 @@ impl Session {
         self.overrides.retain(|(n, _)| n != name);
         self.overrides.push((name.to_string(), value.to_string()));
         let before = self.violations.clone();
-        let policy_name = name.split('.').next().unwrap_or_default().to_string();
-        let affected = |plan: &Plan, rule_idx: usize| {
-            let policy = plan.rules[rule_idx].policy;
-            plan.policies
-                .iter()
-                .position(|p| p.name == policy_name)
-                .is_some_and(|owner| owner == policy || plan.extends(policy, owner))
+        let (policy_name, param_name) = name
+            .split_once('.')
+            .map(|(p, q)| (p.to_string(), q.to_string()))
+            .unwrap_or_default();
+        let affected = move |plan: &Plan, rule_idx: usize| {
+            reads_param(plan, rule_idx, &policy_name, &param_name)
         };
         match self.reevaluate(&affected) {
             Ok(()) => {
@@ -360,6 +392,12 @@ impl Session {
             return "nothing to undo\n".into();
         };
         let before = self.violations.clone();
+        let (policy_name, param_name) = match &entry {
+            Undo::Param(name, _) => name
+                .split_once('.')
+                .map(|(p, q)| (p.to_string(), q.to_string()))
+                .unwrap_or_default(),
+        };
         match entry {
             Undo::Param(name, previous) => {
                 self.overrides.retain(|(n, _)| *n != name);
@@ -368,7 +406,9 @@ impl Session {
                 }
             }
         }
-        match self.reevaluate(&|_, _| true) {
+        match self
+            .reevaluate(&|plan, rule_idx| reads_param(plan, rule_idx, &policy_name, &param_name))
+        {
             Ok(()) => diff(&before, &self.violations),
             Err(errors) => render_errors(errors),
         }
@@ -429,7 +469,8 @@ impl Session {
         let Some(rule_idx) = plan.rules.iter().position(|r| r.id == "__repl.value") else {
             return String::new();
         };
-        let evaluator = crate::eval::Evaluator::new(&plan, &self.data);
+        let evaluator =
+            crate::eval::Evaluator::with_cache(&plan, &self.data, Some(self.cache.clone()));
         let (outcomes, errors) = evaluator.run(&|rule| rule.id == "__repl.value");
         if !errors.is_empty() {
             return render_errors(errors.into_iter().map(Error::from).collect());

@@ -386,6 +386,26 @@ pub fn resolve(
             errors.push(unknown_policy(&param_override.policy));
             continue;
         };
+        // A param inherited through `extends` belongs to the ancestor that
+        // declares it; say which, rather than only that it is unknown here.
+        let declared_by = {
+            let mut current = resolved[policy_idx].parent;
+            let mut found = None;
+            for _ in 0..resolved.len() {
+                let Some(idx) = current else { break };
+                if resolved[idx]
+                    .decl
+                    .params
+                    .iter()
+                    .any(|p| p.name.name == param_override.param.name)
+                {
+                    found = Some(resolved[idx].decl.name.name.clone());
+                    break;
+                }
+                current = resolved[idx].parent;
+            }
+            found
+        };
         let policy = &mut resolved[policy_idx];
         let Some(param_idx) = policy
             .decl
@@ -393,16 +413,23 @@ pub fn resolve(
             .iter()
             .position(|p| p.name.name == param_override.param.name)
         else {
+            let help = match declared_by {
+                Some(ancestor) => format!(
+                    "`{}` is declared by `{ancestor}`, which `{}` extends: write `{ancestor}.{}` (the value applies to both policies)",
+                    param_override.param.name, policy.decl.name.name, param_override.param.name
+                ),
+                None => diag::help_did_you_mean(
+                    &param_override.param.name,
+                    "param",
+                    policy.decl.params.iter().map(|p| p.name.name.as_str()),
+                ),
+            };
             errors.push(ResolveError::UnknownParam {
                 src: error_src(sources, param_override.param.span),
                 span: param_override.param.span.into(),
                 policy: policy.decl.name.name.clone(),
                 name: param_override.param.name.clone(),
-                help: diag::help_did_you_mean(
-                    &param_override.param.name,
-                    "param",
-                    policy.decl.params.iter().map(|p| p.name.name.as_str()),
-                ),
+                help,
             });
             continue;
         };

@@ -250,19 +250,20 @@ pub fn format_number(value: f64, out: &mut String) {
 }
 
 /// A constant written back as a bangfu literal (params in output): strings
-/// quoted, lists and maps in brackets.
-pub fn literal(value: &Value) -> String {
+/// quoted, lists and maps in brackets, enum variants by name.
+pub fn literal(value: &Value, enums: &[crate::data::EnumSchema]) -> String {
+    let again = |item: &Value| literal(item, enums);
     match value {
         Value::Text(text) => format!("{text:?}"),
         Value::List(items) => format!(
             "[{}]",
-            items.iter().map(literal).collect::<Vec<_>>().join(", ")
+            items.iter().map(again).collect::<Vec<_>>().join(", ")
         ),
         Value::Map(entries) => format!(
             "{{{}}}",
             entries
                 .iter()
-                .map(|(k, v)| format!("{}: {}", literal(k), literal(v)))
+                .map(|(k, v)| format!("{}: {}", again(k), again(v)))
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
@@ -272,7 +273,11 @@ pub fn literal(value: &Value) -> String {
         Value::Bool(b) => b.to_string(),
         Value::Null => "null".into(),
         Value::Date(days) => format!("date({:?})", crate::data::format_date(*days)),
-        Value::Enum(_, variant) => format!("#{variant}"),
+        Value::Enum(enum_idx, variant) => enums
+            .get(*enum_idx as usize)
+            .and_then(|e| e.variants.get(*variant as usize))
+            .cloned()
+            .unwrap_or_else(|| format!("#{variant}")),
         other => format!("{other:?}"),
     }
 }

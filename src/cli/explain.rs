@@ -79,6 +79,21 @@ pub fn run(args: &ExplainArgs) -> u8 {
             return EXIT_ERROR;
         }
     };
+    if !crate::entity_exists(&plan, &data, &args.rule, &args.key) {
+        let entity = plan
+            .rules
+            .iter()
+            .find(|r| r.id == args.rule)
+            .and_then(|r| r.entity)
+            .map_or("dataset".to_string(), |c| {
+                plan.schema.data.collections[c as usize].name.clone()
+            });
+        report_errors(vec![CliError::UnknownKey {
+            key: args.key.clone(),
+            entity,
+        }]);
+        return EXIT_ERROR;
+    }
     let explanation = match explain_violation(&plan, &data, &args.rule, &args.key) {
         Ok(explanation) => explanation,
         Err(errors) => {

@@ -83,7 +83,7 @@ pub fn run(args: &RulesArgs) -> u8 {
                     .into_iter()
                     .map(|p| ParamInfo {
                         name: p.name.clone(),
-                        default: crate::value::literal(&p.value),
+                        default: crate::value::literal(&p.value, &plan.schema.data.enums),
                     })
                     .collect(),
                 sources: &policy.sources,

@@ -74,6 +74,9 @@ pub fn run(args: &TestArgs) -> u8 {
         for (rule, key) in &outcome.unexpected {
             println!("+ reported {rule} \"{key}\" (not expected)");
         }
+        for problem in &outcome.problems {
+            println!("! {problem}");
+        }
         if !outcome.errors.is_empty() {
             println!("the test could not run:");
         }

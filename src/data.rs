@@ -14,6 +14,7 @@
 //! dropped. This module knows no collection or field by name.
 
 pub mod csv;
+pub mod edit;
 pub mod json;
 pub mod refs;
 pub mod yaml;

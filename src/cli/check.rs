@@ -242,6 +242,18 @@ fn run_inner(args: &CheckArgs, format: Format, started: Instant) -> Result<u8, u
             fail(errors)
         })?
     };
+    // A scenario saved by `bangfu repl` may change records too.
+    let mut data = data;
+    if let Some(path) = &args.params_file {
+        let edits = params_file::read_edits(path).map_err(|error| fail(vec![error]))?;
+        if let Err(message) = crate::repl::replay_changes(&mut data, &plan.schema.data, &edits) {
+            progress.clear();
+            return Err(fail(vec![params_file::ParamsFileError::Unreadable {
+                path: path.display().to_string(),
+                reason: message,
+            }]));
+        }
+    }
     if let Some(output) = &args.output {
         let inputs = data
             .sources

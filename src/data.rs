@@ -7,16 +7,25 @@
 //! [`Interner`], references resolved to row indexes, and for every record the
 //! byte offset where it starts in its file.
 //!
+//! Large files are read by several threads at once: a loader splits a file
+//! into chunks, each thread fills a [`Chunk`] (columns, strings and errors of
+//! its own), and the chunks are merged in document order, so the result and
+//! the errors are those of one thread reading front to back
+//! (docs/performance.md).
+//!
 //! **Invariants:** no generic value tree is ever built: loaders push each
-//! value straight into its column through [`DatasetBuilder`]. Positions are
-//! kept as byte offsets and turned into line and column only when reported.
-//! Fields no rule reads (`FieldSchema::keep == false`) are type-checked and
-//! dropped. This module knows no collection or field by name.
+//! value straight into its column through a [`Chunk`] (or the
+//! [`DatasetBuilder`] around one). Positions are kept as byte offsets and
+//! turned into line and column only when reported. Fields no rule reads
+//! (`FieldSchema::keep == false`) are type-checked and dropped. This module
+//! knows no collection or field by name.
 
+mod chunk;
 pub mod csv;
 pub mod edit;
 pub mod json;
 pub mod refs;
+mod strings;
 pub mod yaml;
 
 #[cfg(test)]
@@ -31,15 +40,79 @@ use thiserror::Error;
 use crate::diag;
 use crate::source::{SourceId, SourceMap, SourceText};
 
-/// An interned string.
-pub type Sym = lasso::Spur;
+pub(crate) use chunk::LoadContext;
+pub use chunk::{CellResult, Chunk};
+pub use strings::{Interner, Sym};
 
-/// The string interner of a dataset.
-///
-/// Hashed with Fx rather than SipHash: interning is a third of a JSON load
-/// with SipHash, and the strings come from the user's own data files, so
-/// hash flooding is not a threat worth paying for.
-pub type Interner = lasso::Rodeo<Sym, std::hash::BuildHasherDefault<rustc_hash::FxHasher>>;
+/// Prints how long a phase took to stderr when `BANGFU_TIMINGS` is set
+/// (for docs/performance.md and profiling; silent otherwise).
+/// Wall time and the CPU time of all threads (from `/proc/self/stat`, in
+/// 10 ms ticks), which a busy machine disturbs less than wall time.
+pub struct Timing {
+    name: std::borrow::Cow<'static, str>,
+    start: Option<(std::time::Instant, u64)>,
+}
+
+impl Timing {
+    /// Whether `BANGFU_TIMINGS` is set.
+    pub fn enabled() -> bool {
+        static ENABLED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        *ENABLED.get_or_init(|| std::env::var_os("BANGFU_TIMINGS").is_some())
+    }
+
+    /// Starts timing `name`.
+    pub fn start(name: impl Into<std::borrow::Cow<'static, str>>) -> Timing {
+        let enabled = Timing::enabled();
+        Timing {
+            name: name.into(),
+            start: enabled.then(|| (std::time::Instant::now(), cpu_ticks())),
+        }
+    }
+}
+
+/// User plus system time of the process so far, in clock ticks.
+fn cpu_ticks() -> u64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0;
+    };
+    // Fields after the command name (which may hold spaces), which ends in ')'.
+    let Some(rest) = stat.rsplit_once(')').map(|(_, rest)| rest) else {
+        return 0;
+    };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the whole line.
+    let field = |idx: usize| {
+        fields
+            .get(idx)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    field(11) + field(12)
+}
+
+impl Drop for Timing {
+    fn drop(&mut self) {
+        if let Some((start, ticks)) = self.start {
+            let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+            let kib = |key: &str| {
+                status
+                    .lines()
+                    .find(|line| line.starts_with(key))
+                    .and_then(|line| line.split_whitespace().nth(1))
+                    .and_then(|n| n.parse::<u64>().ok())
+                    .unwrap_or(0)
+            };
+            eprintln!(
+                "[timing] {:<28} {:>8.1} ms wall {:>6} ms cpu  rss {:>5} MiB (peak {:>5})",
+                self.name,
+                start.elapsed().as_secs_f64() * 1e3,
+                (cpu_ticks().saturating_sub(ticks)) * 10,
+                kib("VmRSS:") / 1024,
+                kib("VmHWM:") / 1024,
+            );
+        }
+    }
+}
 
 /// Row index meaning "no row": a null or dangling reference.
 pub const NO_ROW: u32 = u32::MAX;
@@ -199,6 +272,137 @@ pub fn format_date(days: i32) -> String {
     format!("{year:04}-{month:02}-{day:02}")
 }
 
+/// Booleans, one bit each.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Bits {
+    words: Vec<u64>,
+    len: usize,
+}
+
+impl Bits {
+    /// Number of values.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Value `idx`.
+    #[inline]
+    pub fn get(&self, idx: usize) -> Option<bool> {
+        if idx >= self.len {
+            return None;
+        }
+        Some(self.words[idx / 64] >> (idx % 64) & 1 == 1)
+    }
+
+    /// Appends a value.
+    #[inline]
+    pub fn push(&mut self, value: bool) {
+        if self.len.is_multiple_of(64) {
+            self.words.push(0);
+        }
+        if value {
+            self.words[self.len / 64] |= 1 << (self.len % 64);
+        }
+        self.len += 1;
+    }
+
+    /// Appends every value of `other`.
+    pub fn append(&mut self, other: &Bits) {
+        let shift = self.len % 64;
+        if shift == 0 {
+            self.words.extend_from_slice(&other.words);
+        } else {
+            for (idx, word) in other.words.iter().enumerate() {
+                let low = word << shift;
+                let high = word >> (64 - shift);
+                if let Some(last) = self.words.last_mut() {
+                    *last |= low;
+                }
+                let bits_left = other.len - idx * 64;
+                if bits_left > 64 - shift {
+                    self.words.push(high);
+                }
+            }
+        }
+        self.len += other.len;
+        self.words.truncate(self.len.div_ceil(64));
+    }
+
+    /// Keeps the first `len` values.
+    pub fn truncate(&mut self, len: usize) {
+        if len >= self.len {
+            return;
+        }
+        self.len = len;
+        self.words.truncate(len.div_ceil(64));
+        if !len.is_multiple_of(64)
+            && let Some(last) = self.words.last_mut()
+        {
+            *last &= (1u64 << (len % 64)) - 1;
+        }
+    }
+}
+
+/// A collection's key index: the row of each key, built the first time it
+/// is asked for (most runs never look a record up by its key string; the
+/// references were resolved while loading).
+#[derive(Clone, Debug, Default)]
+pub struct KeyIndex {
+    keys: Vec<Sym>,
+    map: std::sync::OnceLock<FxHashMap<Sym, u32>>,
+}
+
+impl KeyIndex {
+    fn new(keys: Vec<Sym>) -> KeyIndex {
+        KeyIndex {
+            keys,
+            map: std::sync::OnceLock::new(),
+        }
+    }
+
+    fn map(&self) -> &FxHashMap<Sym, u32> {
+        self.map.get_or_init(|| {
+            let mut map = FxHashMap::default();
+            map.reserve(self.keys.len());
+            for (row, key) in self.keys.iter().enumerate() {
+                // The first record with a key is the one it names.
+                map.entry(*key).or_insert(row as u32);
+            }
+            map
+        })
+    }
+
+    /// The row whose key is `key`.
+    pub fn get(&self, key: &Sym) -> Option<&u32> {
+        self.map().get(key)
+    }
+
+    /// The keys, by row.
+    pub fn keys(&self) -> &[Sym] {
+        &self.keys
+    }
+
+    /// Whether a record has this key.
+    pub fn contains_key(&self, key: &Sym) -> bool {
+        self.map().contains_key(key)
+    }
+
+    /// Number of keys.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+}
+
 /// Values of one field for every record of a collection.
 #[derive(Clone, Debug)]
 pub enum ColumnData {
@@ -207,22 +411,23 @@ pub enum ColumnData {
     /// Floats.
     Number(Vec<f64>),
     /// Booleans.
-    Bool(Vec<bool>),
+    Bool(Bits),
     /// Interned strings.
     Str(Vec<Sym>),
     /// Days since 1970-01-01.
     Date(Vec<i32>),
     /// Variant indexes.
     Enum(Vec<u16>),
-    /// References: the key as written, and the row it names ([`NO_ROW`] when
-    /// null or dangling; filled in by [`DatasetBuilder::finish`]).
+    /// References: the row each names ([`NO_ROW`] when null or dangling).
+    /// While a [`Chunk`] loads, `rows` holds the keys' symbols instead;
+    /// the merge resolves them.
     Ref {
         /// Target collection.
         target: u32,
-        /// Keys as written.
-        keys: Vec<Sym>,
         /// Resolved rows.
         rows: Vec<u32>,
+        /// The key as written, for each dangling reference (by index).
+        dangling: FxHashMap<u32, Sym>,
     },
     /// Lists: record `i` holds `items[offsets[i]..offsets[i + 1]]`.
     List {
@@ -264,6 +469,16 @@ impl Column {
                 .is_some_and(|word| word >> (row % 64) & 1 == 1)
     }
 
+    /// Bytes of heap the column takes.
+    pub fn heap_bytes(&self) -> usize {
+        self.nulls.capacity() * 8 + data_heap_bytes(&self.data)
+    }
+
+    /// Whether any value is null.
+    pub fn has_nulls(&self) -> bool {
+        self.any_null
+    }
+
     fn set_null(&mut self, row: usize) {
         let word = row / 64;
         if self.nulls.len() <= word {
@@ -271,6 +486,36 @@ impl Column {
         }
         self.nulls[word] |= 1 << (row % 64);
         self.any_null = true;
+    }
+
+    /// Takes over the null flags of `other`, whose rows follow `base` rows
+    /// of this column.
+    fn append_nulls(&mut self, other: &Column, base: usize) {
+        if !other.any_null {
+            return;
+        }
+        for (idx, word) in other.nulls.iter().enumerate() {
+            let mut word = *word;
+            while word != 0 {
+                let bit = word.trailing_zeros() as usize;
+                word &= word - 1;
+                self.set_null(base + idx * 64 + bit);
+            }
+        }
+    }
+}
+
+fn data_heap_bytes(data: &ColumnData) -> usize {
+    match data {
+        ColumnData::Int(v) => v.capacity() * 8,
+        ColumnData::Number(v) => v.capacity() * 8,
+        ColumnData::Bool(v) => v.words.capacity() * 8,
+        ColumnData::Str(v) => v.capacity() * 4,
+        ColumnData::Date(v) => v.capacity() * 4,
+        ColumnData::Enum(v) => v.capacity() * 2,
+        ColumnData::Ref { rows, dangling, .. } => rows.capacity() * 4 + dangling.capacity() * 12,
+        ColumnData::List { offsets, items } => offsets.capacity() * 4 + data_heap_bytes(items),
+        ColumnData::Skipped => 0,
     }
 }
 
@@ -285,8 +530,8 @@ pub struct Collection {
     pub positions: Vec<u64>,
     /// The file the records came from (none for an absent collection).
     pub source: Option<SourceId>,
-    /// Row of each key (empty for a collection without a key).
-    pub key_index: FxHashMap<Sym, u32>,
+    /// Row of each key (empty for a collection without a string key).
+    pub key_index: KeyIndex,
 }
 
 /// A loaded, indexed dataset.
@@ -323,17 +568,39 @@ impl Dataset {
         }
     }
 
+    /// The key a reference was written with: element `idx` of `data` (a
+    /// [`ColumnData::Ref`] of a column or of a list's items). `None` for a
+    /// null reference, or one to a collection without a string key.
+    pub fn ref_key(&self, schema: &DataSchema, data: &ColumnData, idx: usize) -> Option<Sym> {
+        let ColumnData::Ref {
+            target,
+            rows,
+            dangling,
+        } = data
+        else {
+            return None;
+        };
+        match *rows.get(idx)? {
+            NO_ROW => dangling.get(&(idx as u32)).copied(),
+            row => {
+                let key = schema.collections.get(*target as usize)?.key?;
+                match &self.collections[*target as usize].columns[key].data {
+                    ColumnData::Str(keys) => keys.get(row as usize).copied(),
+                    _ => None,
+                }
+            }
+        }
+    }
+
     /// File name, 1-based line and column of record `row` of collection `coll`.
     pub fn position_of(&self, coll: usize, row: usize) -> Option<(&str, usize, usize)> {
         let collection = &self.collections[coll];
         let source = self.sources.get(collection.source?);
         let offset = *collection.positions.get(row)? as usize;
-        let (line, col) = source.line_col(offset);
+        let (line, col) = source.line_cols(&[offset])[0];
         Some((source.name(), line, col))
     }
-}
 
-impl Dataset {
     /// File name, 1-based line and column of many records at once, one pass
     /// per file (see [`SourceText::line_cols`]).
     pub fn positions_of(&self, records: &[(usize, usize)]) -> Vec<Option<(&str, usize, usize)>> {
@@ -364,6 +631,7 @@ impl Dataset {
 /// Loads the dataset at `path`: a `.json` file, a `.yaml`/`.yml` file, or a
 /// directory of CSV files.
 pub fn load(path: &Path, schema: &DataSchema) -> Result<Dataset, Vec<DataError>> {
+    let _timing = Timing::start("load (all)");
     if path.is_dir() {
         return csv::load_dir(path, schema);
     }
@@ -391,7 +659,7 @@ pub fn read_file(path: &Path) -> Result<SourceText, DataError> {
     // is outside what any reader can defend against (the same holds for
     // ripgrep and every mmap-based tool).
     let map = unsafe { memmap2::Mmap::map(&file) }.map_err(unreadable)?;
-    Ok(SourceText::new(name, std::sync::Arc::new(map)))
+    Ok(SourceText::mapped(name, map))
 }
 
 /// A value as a loader read it, before it is checked against the field's type.
@@ -793,109 +1061,57 @@ impl DataError {
 /// At most this many data errors are collected before a loader stops.
 pub const MAX_ERRORS: usize = 50;
 
-struct CollectionBuilder {
-    columns: Vec<Column>,
-    list_open: Vec<bool>,
-    given: Vec<bool>,
-    positions: Vec<u64>,
-    source: Option<SourceId>,
-    len: usize,
-}
-
-/// The one way loaders store values: begin a record, set its fields, end it.
+/// The one way the serial loaders store values: begin a record, set its
+/// fields, end it (the methods of the [`Chunk`] it derefs to). Loaders that
+/// read in parallel fill chunks of their own and hand them over with
+/// [`DatasetBuilder::push_chunk`], in document order.
 ///
 /// The builder checks every value against the field's declared type, so the
 /// three loaders share one notion of what the schema allows.
 pub struct DatasetBuilder<'s> {
-    schema: &'s DataSchema,
-    interner: Interner,
-    collections: Vec<CollectionBuilder>,
+    context: LoadContext<'s>,
+    current: Chunk<'s>,
+    sealed: Vec<Chunk<'s>>,
+    sealed_errors: usize,
     sources: SourceMap,
-    /// Errors collected so far (loaders push theirs here too).
-    pub errors: Vec<DataError>,
 }
 
-fn empty_column(ty: FieldType, keep: bool) -> ColumnData {
-    if !keep {
-        return ColumnData::Skipped;
-    }
-    match ty {
-        FieldType::Scalar(scalar) => empty_scalar_column(scalar),
-        FieldType::List(scalar) => ColumnData::List {
-            offsets: vec![0],
-            items: Box::new(empty_scalar_column(scalar)),
-        },
+impl<'s> std::ops::Deref for DatasetBuilder<'s> {
+    type Target = Chunk<'s>;
+    fn deref(&self) -> &Chunk<'s> {
+        &self.current
     }
 }
 
-fn empty_scalar_column(ty: ScalarType) -> ColumnData {
-    match ty {
-        ScalarType::Int => ColumnData::Int(Vec::new()),
-        ScalarType::Number => ColumnData::Number(Vec::new()),
-        ScalarType::Bool => ColumnData::Bool(Vec::new()),
-        ScalarType::String => ColumnData::Str(Vec::new()),
-        ScalarType::Date => ColumnData::Date(Vec::new()),
-        ScalarType::Enum(_) => ColumnData::Enum(Vec::new()),
-        ScalarType::Ref(target) => ColumnData::Ref {
-            target,
-            keys: Vec::new(),
-            rows: Vec::new(),
-        },
+impl<'s> std::ops::DerefMut for DatasetBuilder<'s> {
+    fn deref_mut(&mut self) -> &mut Chunk<'s> {
+        &mut self.current
     }
 }
 
 impl<'s> DatasetBuilder<'s> {
     /// A builder for data of this schema.
     pub fn new(schema: &'s DataSchema) -> DatasetBuilder<'s> {
-        DatasetBuilder::with_size_hint(schema, 0)
-    }
-
-    /// A builder for data of this schema read from about `bytes` bytes of
-    /// files: the interner is sized up front, so it is not rehashed again and
-    /// again while a large file loads.
-    pub fn with_size_hint(schema: &'s DataSchema, bytes: usize) -> DatasetBuilder<'s> {
-        // About one distinct string per 128 bytes of ledger-like data; a
-        // wrong guess only costs a rehash or a few unused slots.
-        let strings = (bytes / 128).max(16);
-        let capacity = lasso::Capacity::new(
-            strings,
-            std::num::NonZeroUsize::MIN.saturating_add(bytes / 8),
-        );
-        let mut interner = Interner::with_capacity_and_hasher(capacity, Default::default());
-        interner.get_or_intern_static("");
-        let collections = schema
-            .collections
-            .iter()
-            .map(|coll| CollectionBuilder {
-                columns: coll
-                    .fields
-                    .iter()
-                    .map(|f| {
-                        Column::new(empty_column(
-                            f.ty,
-                            f.keep || coll.field_index(&f.name) == coll.key,
-                        ))
-                    })
-                    .collect(),
-                list_open: vec![false; coll.fields.len()],
-                given: vec![false; coll.fields.len()],
-                positions: Vec::new(),
-                source: None,
-                len: 0,
-            })
-            .collect();
+        let context = LoadContext::new(schema);
         DatasetBuilder {
-            schema,
-            interner,
-            collections,
+            current: Chunk::new(&context),
+            context,
+            sealed: Vec::new(),
+            sealed_errors: 0,
             sources: SourceMap::new(),
-            errors: Vec::new(),
         }
     }
 
-    /// The schema being loaded.
-    pub fn schema(&self) -> &'s DataSchema {
-        self.schema
+    /// A builder for data of this schema read from about `bytes` bytes of
+    /// files. (Chunks size their tables as they go; the hint is kept for
+    /// callers of the older API.)
+    pub fn with_size_hint(schema: &'s DataSchema, _bytes: usize) -> DatasetBuilder<'s> {
+        DatasetBuilder::new(schema)
+    }
+
+    /// What parallel chunks of this load share.
+    pub(crate) fn context(&self) -> &LoadContext<'s> {
+        &self.context
     }
 
     /// Registers a data file; records refer to it by the returned id.
@@ -910,411 +1126,30 @@ impl<'s> DatasetBuilder<'s> {
 
     /// Whether the error limit is reached; loaders stop reading then.
     pub fn too_many_errors(&self) -> bool {
-        self.errors.len() >= MAX_ERRORS
-    }
-
-    /// Index of a collection, by name.
-    pub fn collection_index(&self, name: &str) -> Option<usize> {
-        self.schema.collection_index(name)
-    }
-
-    /// Index of a field of collection `coll`, by name.
-    pub fn field_index(&self, coll: usize, name: &str) -> Option<usize> {
-        self.schema.collections[coll].field_index(name)
-    }
-
-    /// An error for an unknown collection name, with did-you-mean.
-    pub fn unknown_collection(&self, src: &SourceText, span: SourceSpan, name: &str) -> DataError {
-        let help = diag::help_did_you_mean(
-            name,
-            "collection",
-            self.schema.collections.iter().map(|c| c.name.as_str()),
-        );
-        DataError::UnknownCollection {
-            src: src.clone(),
-            span,
-            name: name.to_string(),
-            help,
-        }
-    }
-
-    /// An error for an unknown field name, with did-you-mean.
-    pub fn unknown_field(
-        &self,
-        src: &SourceText,
-        span: SourceSpan,
-        coll: usize,
-        name: &str,
-    ) -> DataError {
-        let collection = &self.schema.collections[coll];
-        let help = diag::help_did_you_mean(
-            name,
-            "field",
-            collection.fields.iter().map(|f| f.name.as_str()),
-        );
-        DataError::UnknownField {
-            src: src.clone(),
-            span,
-            collection: collection.name.clone(),
-            field: name.to_string(),
-            help,
-        }
-    }
-
-    /// Index of a field of collection `coll`, by name, trying field `hint`
-    /// first: records usually list their fields in schema order, so a loader
-    /// that passes "one after the previous field" rarely compares twice.
-    pub fn field_index_from(&self, coll: usize, name: &str, hint: usize) -> Option<usize> {
-        let fields = &self.schema.collections[coll].fields;
-        match fields.get(hint) {
-            Some(field) if field.name == name => Some(hint),
-            _ => fields.iter().position(|f| f.name == name),
-        }
-    }
-
-    /// An error for a record of `coll` that lacks the required fields `names`.
-    pub fn missing_fields(
-        &self,
-        src: &SourceText,
-        span: SourceSpan,
-        coll: usize,
-        names: &[&str],
-    ) -> DataError {
-        let fields = names
-            .iter()
-            .map(|name| format!("`{name}`"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        DataError::MissingField {
-            src: src.clone(),
-            span,
-            collection: self.schema.collections[coll].name.clone(),
-            fields,
-        }
-    }
-
-    /// An error for a collection given a second time.
-    pub fn duplicate_collection(
-        &self,
-        src: &SourceText,
-        span: SourceSpan,
-        coll: usize,
-    ) -> DataError {
-        DataError::DuplicateCollection {
-            src: src.clone(),
-            span,
-            name: self.schema.collections[coll].name.clone(),
-        }
+        self.sealed_errors + self.current.error_count() >= MAX_ERRORS
     }
 
     /// Records an error, unless the limit is already reached.
     pub fn report(&mut self, error: DataError) {
         if !self.too_many_errors() {
-            self.errors.push(error);
+            self.current.report(error);
         }
     }
 
-    /// Starts a record of `coll` at byte `offset` of file `src`.
-    pub fn begin_record(&mut self, coll: usize, src: SourceId, offset: u64) {
-        let builder = &mut self.collections[coll];
-        builder.source.get_or_insert(src);
-        builder.positions.push(offset);
-        builder.given.iter_mut().for_each(|given| *given = false);
-    }
-
-    /// Sets field `field` of the current record of `coll`.
-    ///
-    /// On a refused value the slot is filled with a default, so every column
-    /// keeps one value per record and later records stay aligned.
-    pub fn set(&mut self, coll: usize, field: usize, cell: Cell<'_>) -> Result<(), CellError> {
-        let field_schema = &self.schema.collections[coll].fields[field];
-        let builder = &mut self.collections[coll];
-        if std::mem::replace(&mut builder.given[field], true) {
-            return Err(CellError::Duplicate);
-        }
-        let row = builder.len;
-        let column = &mut builder.columns[field];
-        let scalar = match field_schema.ty {
-            FieldType::Scalar(scalar) => scalar,
-            FieldType::List(_) => {
-                return match cell {
-                    Cell::Null if field_schema.optional => {
-                        column.set_null(row);
-                        Ok(())
-                    }
-                    // A null required list is an empty list, as an absent one is.
-                    Cell::Null => Ok(()),
-                    other => Err(CellError::WrongType {
-                        expected: self.schema.field_type_name(field_schema.ty),
-                        found: other.kind().into(),
-                    }),
-                };
-            }
-        };
-        if let Cell::Null = cell {
-            if !field_schema.optional {
-                push_default(&mut column.data);
-                return Err(CellError::NullNotAllowed {
-                    expected: self.schema.scalar_name(scalar),
-                });
-            }
-            column.set_null(row);
-            push_default(&mut column.data);
-            return Ok(());
-        }
-        let result = push_scalar(
-            self.schema,
-            &mut self.interner,
-            &mut column.data,
-            scalar,
-            cell,
-        );
-        if result.is_err() {
-            push_default(&mut column.data);
-        }
-        result
-    }
-
-    /// Sets field `field` from text (CSV cells, YAML plain scalars), parsed
-    /// by the field's declared type.
-    pub fn set_text(&mut self, coll: usize, field: usize, text: &str) -> Result<(), CellError> {
-        let scalar = match self.schema.collections[coll].fields[field].ty {
-            FieldType::Scalar(scalar) => scalar,
-            FieldType::List(_) => return self.set(coll, field, Cell::Str(text)),
-        };
-        match text_cell(scalar, text) {
-            Ok(cell) => self.set(coll, field, cell),
-            Err(error) => Err(self.refuse(coll, field, error)),
-        }
-    }
-
-    /// Starts the list value of field `field` of the current record.
-    pub fn begin_list(&mut self, coll: usize, field: usize) -> Result<(), CellError> {
-        if !matches!(
-            self.schema.collections[coll].fields[field].ty,
-            FieldType::List(_)
-        ) {
-            return self.set_other(coll, field, "a list");
-        }
-        let builder = &mut self.collections[coll];
-        if std::mem::replace(&mut builder.given[field], true) {
-            return Err(CellError::Duplicate);
-        }
-        builder.list_open[field] = true;
-        Ok(())
-    }
-
-    /// Sets field `field` to a value no [`Cell`] can hold (`found`: "an
-    /// object", "a list"). Always an error; see [`DatasetBuilder::refuse`].
-    pub fn set_other(&mut self, coll: usize, field: usize, found: &str) -> Result<(), CellError> {
-        let expected = self
-            .schema
-            .field_type_name(self.schema.collections[coll].fields[field].ty);
-        Err(self.refuse(
-            coll,
-            field,
-            CellError::WrongType {
-                expected,
-                found: found.into(),
-            },
-        ))
-    }
-
-    /// Counts field `field` as given although its value was refused with
-    /// `error` before reaching the builder: the column gets a default, so it
-    /// stays aligned, and the record is not also reported as lacking the
-    /// field. Returns `error`, or [`CellError::Duplicate`] if the field was
-    /// already given.
-    pub fn refuse(&mut self, coll: usize, field: usize, error: CellError) -> CellError {
-        let builder = &mut self.collections[coll];
-        if std::mem::replace(&mut builder.given[field], true) {
-            return CellError::Duplicate;
-        }
-        push_default(&mut builder.columns[field].data);
-        error
-    }
-
-    /// Appends an element to the open list of field `field`. The cell must
-    /// already have the element's type (JSON values, quoted YAML scalars).
-    pub fn push_item(
-        &mut self,
-        coll: usize,
-        field: usize,
-        cell: Cell<'_>,
-    ) -> Result<(), CellError> {
-        let FieldType::List(scalar) = self.schema.collections[coll].fields[field].ty else {
-            return Err(CellError::WrongType {
-                expected: "a list".into(),
-                found: cell.kind().into(),
-            });
-        };
-        if let Cell::Null = cell {
-            return Err(CellError::NullNotAllowed {
-                expected: self.schema.scalar_name(scalar),
-            });
-        }
-        match &mut self.collections[coll].columns[field].data {
-            ColumnData::List { items, .. } => {
-                push_scalar(self.schema, &mut self.interner, items, scalar, cell)
-            }
-            // A dropped field is still checked.
-            _ => push_scalar(
-                self.schema,
-                &mut self.interner,
-                &mut ColumnData::Skipped,
-                scalar,
-                cell,
-            ),
-        }
-    }
-
-    /// Appends an element given as text (CSV list cells, YAML plain
-    /// scalars), parsed by the list's element type.
-    pub fn push_item_text(
-        &mut self,
-        coll: usize,
-        field: usize,
-        text: &str,
-    ) -> Result<(), CellError> {
-        let FieldType::List(scalar) = self.schema.collections[coll].fields[field].ty else {
-            return Err(CellError::WrongType {
-                expected: "a list".into(),
-                found: "a string".into(),
-            });
-        };
-        let cell = text_cell(scalar, text)?;
-        self.push_item(coll, field, cell)
-    }
-
-    /// Closes the open list of field `field`.
-    pub fn end_list(&mut self, coll: usize, field: usize) {
-        let builder = &mut self.collections[coll];
-        builder.list_open[field] = false;
-    }
-
-    /// Ends the current record of `coll`; returns the names of required
-    /// fields it lacks (the record is kept, with defaults, so loading can go on).
-    pub fn end_record(&mut self, coll: usize) -> Vec<&'s str> {
-        let schema = &self.schema.collections[coll];
-        let builder = &mut self.collections[coll];
-        let row = builder.len;
-        let mut missing = Vec::new();
-        for (field, field_schema) in schema.fields.iter().enumerate() {
-            let column = &mut builder.columns[field];
-            if !builder.given[field] {
-                if !field_schema.optional && !matches!(field_schema.ty, FieldType::List(_)) {
-                    missing.push(field_schema.name.as_str());
-                }
-                if field_schema.optional {
-                    column.set_null(row);
-                }
-                push_default(&mut column.data);
-            }
-            if let ColumnData::List { offsets, items } = &mut column.data {
-                offsets.push(column_len(items) as u32);
-            }
-        }
-        builder.len += 1;
-        missing
+    /// Appends a chunk a parallel loader filled; its records and errors
+    /// follow everything reported so far.
+    pub fn push_chunk(&mut self, chunk: Chunk<'s>) {
+        let current = std::mem::replace(&mut self.current, Chunk::new(&self.context));
+        self.sealed_errors += current.error_count() + chunk.error_count();
+        self.sealed.push(current);
+        self.sealed.push(chunk);
     }
 
     /// Checks keys, resolves references and returns the dataset, or every
     /// error found while loading.
     pub fn finish(mut self, format: DataFormat) -> Result<Dataset, Vec<DataError>> {
-        let mut collections: Vec<Collection> = Vec::with_capacity(self.collections.len());
-        for (coll, builder) in self.collections.into_iter().enumerate() {
-            let mut key_index = FxHashMap::default();
-            if let Some(key_field) = self.schema.collections[coll].key
-                && let ColumnData::Str(keys) = &builder.columns[key_field].data
-            {
-                key_index.reserve(keys.len());
-                for (row, key) in keys.iter().enumerate() {
-                    if let Some(first) = key_index.insert(*key, row as u32) {
-                        key_index.insert(*key, first);
-                        if self.errors.len() < MAX_ERRORS
-                            && let Some(src) = builder.source
-                        {
-                            let text = self.sources.get(src);
-                            self.errors.push(DataError::DuplicateKey {
-                                src: text.clone(),
-                                span: SourceSpan::new((builder.positions[row] as usize).into(), 1),
-                                first: SourceSpan::new(
-                                    (builder.positions[first as usize] as usize).into(),
-                                    1,
-                                ),
-                                collection: self.schema.collections[coll].name.clone(),
-                                key: self.interner.resolve(key).to_string(),
-                            });
-                        }
-                    }
-                }
-            }
-            collections.push(Collection {
-                len: builder.len,
-                columns: builder.columns,
-                positions: builder.positions,
-                source: builder.source,
-                key_index,
-            });
-        }
-        if !self.errors.is_empty() {
-            return Err(self.errors);
-        }
-        // Resolve references to rows now that every key is known.
-        let key_indexes: Vec<FxHashMap<Sym, u32>> =
-            collections.iter().map(|c| c.key_index.clone()).collect();
-        for collection in &mut collections {
-            for column in &mut collection.columns {
-                resolve_refs(&mut column.data, &key_indexes);
-            }
-        }
-        Ok(Dataset {
-            collections,
-            interner: self.interner,
-            sources: self.sources,
-            format,
-        })
-    }
-}
-
-fn resolve_refs(data: &mut ColumnData, key_indexes: &[FxHashMap<Sym, u32>]) {
-    match data {
-        ColumnData::Ref { target, keys, rows } => {
-            let index = &key_indexes[*target as usize];
-            *rows = keys
-                .iter()
-                .map(|key| index.get(key).copied().unwrap_or(NO_ROW))
-                .collect();
-        }
-        ColumnData::List { items, .. } => resolve_refs(items, key_indexes),
-        _ => {}
-    }
-}
-
-fn column_len(data: &ColumnData) -> usize {
-    match data {
-        ColumnData::Int(v) => v.len(),
-        ColumnData::Number(v) => v.len(),
-        ColumnData::Bool(v) => v.len(),
-        ColumnData::Str(v) => v.len(),
-        ColumnData::Date(v) => v.len(),
-        ColumnData::Enum(v) => v.len(),
-        ColumnData::Ref { keys, .. } => keys.len(),
-        ColumnData::List { offsets, .. } => offsets.len() - 1,
-        ColumnData::Skipped => 0,
-    }
-}
-
-fn push_default(data: &mut ColumnData) {
-    match data {
-        ColumnData::Int(v) => v.push(0),
-        ColumnData::Number(v) => v.push(0.0),
-        ColumnData::Bool(v) => v.push(false),
-        ColumnData::Str(v) => v.push(Sym::default()),
-        ColumnData::Date(v) => v.push(0),
-        ColumnData::Enum(v) => v.push(0),
-        ColumnData::Ref { keys, .. } => keys.push(Sym::default()),
-        ColumnData::List { .. } | ColumnData::Skipped => {}
+        self.sealed.push(self.current);
+        chunk::merge(self.context.schema, self.sealed, self.sources, format)
     }
 }
 
@@ -1364,81 +1199,6 @@ fn scalar_plain_name(ty: ScalarType) -> &'static str {
         ScalarType::Enum(_) => "enum",
         ScalarType::Ref(_) => "ref",
     }
-}
-
-fn push_scalar(
-    schema: &DataSchema,
-    interner: &mut Interner,
-    data: &mut ColumnData,
-    ty: ScalarType,
-    cell: Cell<'_>,
-) -> Result<(), CellError> {
-    let wrong = || CellError::WrongType {
-        expected: schema.scalar_name(ty),
-        found: cell.kind().into(),
-    };
-    match (ty, cell) {
-        (ScalarType::Int, Cell::Int(value)) => push_if(data, |d| {
-            if let ColumnData::Int(v) = d {
-                v.push(value)
-            }
-        }),
-        (ScalarType::Number, Cell::Int(value)) => push_if(data, |d| {
-            if let ColumnData::Number(v) = d {
-                v.push(value as f64)
-            }
-        }),
-        (ScalarType::Number, Cell::Number(value)) => push_if(data, |d| {
-            if let ColumnData::Number(v) = d {
-                v.push(value)
-            }
-        }),
-        (ScalarType::Bool, Cell::Bool(value)) => push_if(data, |d| {
-            if let ColumnData::Bool(v) = d {
-                v.push(value)
-            }
-        }),
-        (ScalarType::String, Cell::Str(text)) => {
-            if let ColumnData::Str(v) = data {
-                v.push(interner.get_or_intern(text));
-            }
-            Ok(())
-        }
-        (ScalarType::Ref(_), Cell::Str(text)) => {
-            if let ColumnData::Ref { keys, .. } = data {
-                keys.push(interner.get_or_intern(text));
-            }
-            Ok(())
-        }
-        (ScalarType::Date, Cell::Str(text)) => {
-            let days = parse_date(text).ok_or_else(|| CellError::InvalidDate(text.into()))?;
-            push_if(data, |d| {
-                if let ColumnData::Date(v) = d {
-                    v.push(days)
-                }
-            })
-        }
-        (ScalarType::Enum(idx), Cell::Str(text)) => {
-            let variants = &schema.enums[idx as usize].variants;
-            let variant = variants.iter().position(|v| v == text).ok_or_else(|| {
-                CellError::UnknownVariant {
-                    value: text.into(),
-                    variants: variants.clone(),
-                }
-            })?;
-            push_if(data, |d| {
-                if let ColumnData::Enum(v) = d {
-                    v.push(variant as u16)
-                }
-            })
-        }
-        _ => Err(wrong()),
-    }
-}
-
-fn push_if(data: &mut ColumnData, push: impl FnOnce(&mut ColumnData)) -> Result<(), CellError> {
-    push(data);
-    Ok(())
 }
 
 #[cfg(test)]

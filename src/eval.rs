@@ -14,6 +14,7 @@
 
 pub mod script;
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use miette::{Diagnostic, SourceSpan};
@@ -223,12 +224,26 @@ impl<'a> Evaluator<'a> {
             if let Some(index) = self.cache.as_ref().and_then(|cache| cache.get(spec)) {
                 return index;
             }
-            let index = Arc::new(build_index(spec, self.data));
+            let index = Arc::new(build_index(spec, self.data, &self.plan.schema.data));
             if let Some(cache) = &self.cache {
                 cache.put(spec, index.clone());
             }
             index
         })
+    }
+
+    /// An invariant's value, computed on first use, borrowed.
+    fn invariant_ref(&self, idx: usize) -> &Value {
+        static NULL: Value = Value::Null;
+        match self.invariants.get(idx) {
+            Some(cell) => cell.get_or_init(|| {
+                // Invariants read no slot; a Filter inside one binds its own.
+                let mut env = vec![Value::Null; self.plan.max_slots as usize];
+                self.eval(&self.plan.invariants[idx], &mut env)
+                    .unwrap_or(Value::Null)
+            }),
+            None => &NULL,
+        }
     }
 
     fn invariant(&self, idx: usize) -> Value {
@@ -278,11 +293,13 @@ impl<'a> Evaluator<'a> {
         // A dangling reference in a composite key still shows what was written.
         for (part, field) in parts.iter_mut().zip(&info.key_fields) {
             if part.is_empty()
-                && let ColumnData::Ref { keys, .. } =
-                    &self.data.collections[coll as usize].columns[*field as usize].data
-                && let Some(sym) = keys.get(row as usize)
+                && let Some(sym) = self.data.ref_key(
+                    &self.plan.schema.data,
+                    &self.data.collections[coll as usize].columns[*field as usize].data,
+                    row as usize,
+                )
             {
-                *part = self.resolve(*sym).to_string();
+                *part = self.resolve(sym).to_string();
             }
         }
         parts.join("/")
@@ -291,12 +308,31 @@ impl<'a> Evaluator<'a> {
     /// Evaluates the rules for which `selected` holds; gives the outcomes in
     /// rule and row order, and every runtime error.
     pub fn run(&self, selected: &dyn Fn(&RulePlan) -> bool) -> (Vec<Outcome>, Vec<EvalError>) {
+        let _timing = crate::data::Timing::start("eval: rules (and their indexes)");
         let mut outcomes = Vec::new();
         let mut errors = Vec::new();
         for (rule_idx, rule) in self.plan.rules.iter().enumerate() {
             if !selected(rule) {
                 continue;
             }
+            let _rule_timing = crate::data::Timing::start(format!("  rule {}", rule.id));
+            // The indexes the rule probes, built side by side before its
+            // records are (built on first use by one record, they would
+            // hold the other threads up one after another).
+            let mut needed = Vec::new();
+            for expr in rule
+                .filter
+                .iter()
+                .chain(rule.lets.iter().map(|(_, expr)| expr))
+                .chain(rule.requires.iter().map(|(expr, _)| expr))
+            {
+                lookups_in(expr, &mut needed);
+            }
+            needed.sort_unstable();
+            needed.dedup();
+            needed.par_iter().for_each(|idx| {
+                self.index(*idx);
+            });
             match rule.entity {
                 Some(coll) => {
                     let len = self.data.collections[coll as usize].len as u32;
@@ -395,7 +431,20 @@ impl<'a> Evaluator<'a> {
     }
 
     fn truthy(&self, expr: &PExpr, env: &mut [Value]) -> EvalResult<bool> {
-        Ok(matches!(self.eval(expr, env)?, Value::Bool(true)))
+        Ok(self.logic(expr, env)? == Some(true))
+    }
+
+    /// The value of an operand, borrowed when it is a constant or an
+    /// invariant: cloning those would bump the reference count of a map or
+    /// a row set that every thread shares, and the cache line bouncing
+    /// between cores costs more than the rest of the expression.
+    #[inline]
+    fn operand<'e>(&'e self, expr: &'e PExpr, env: &mut [Value]) -> EvalResult<Cow<'e, Value>> {
+        Ok(match expr {
+            PExpr::Const(value) => Cow::Borrowed(value),
+            PExpr::Invariant(idx) => Cow::Borrowed(self.invariant_ref(*idx as usize)),
+            other => Cow::Owned(self.eval(other, env)?),
+        })
     }
 
     /// The value of a plan expression in `env` (explanations); a runtime
@@ -405,35 +454,201 @@ impl<'a> Evaluator<'a> {
     }
 
     /// The value of a field of one record.
+    #[inline]
     pub fn field_value(&self, coll: u32, field: u32, row: u32) -> Value {
         let column = &self.data.collections[coll as usize].columns[field as usize];
-        let value = column_value(column, row as usize);
-        // Columns store variant numbers only; the schema knows the enum.
-        match self.plan.schema.data.collections[coll as usize].fields[field as usize].ty {
-            FieldType::Scalar(ScalarType::Enum(enum_idx)) => match value {
-                Value::Enum(_, variant) => Value::Enum(enum_idx, variant),
-                other => other,
+        let row = row as usize;
+        if column.is_null(row) {
+            return Value::Null;
+        }
+        match &column.data {
+            // Columns store variant numbers only; the schema knows the enum.
+            ColumnData::Enum(values) => match values.get(row) {
+                Some(variant) => Value::Enum(self.enum_of(coll, field), *variant),
+                None => Value::Null,
             },
-            FieldType::List(ScalarType::Enum(enum_idx)) => match value {
-                Value::List(items) => Value::List(
-                    items
-                        .iter()
-                        .map(|item| {
-                            if let Value::Enum(_, v) = item {
-                                Value::Enum(enum_idx, *v)
-                            } else {
-                                item.clone()
-                            }
-                        })
-                        .collect(),
-                ),
-                other => other,
-            },
-            _ => value,
+            ColumnData::List { .. } => self.list_value(coll, field, column, row),
+            data => scalar_value(data, row).unwrap_or(Value::Null),
         }
     }
 
+    /// The enum type of an enum field (or of a list field's elements).
+    fn enum_of(&self, coll: u32, field: u32) -> u32 {
+        match self.plan.schema.data.collections[coll as usize].fields[field as usize].ty {
+            FieldType::Scalar(ScalarType::Enum(idx)) | FieldType::List(ScalarType::Enum(idx)) => {
+                idx
+            }
+            _ => u32::MAX,
+        }
+    }
+
+    #[inline(never)]
+    fn list_value(&self, coll: u32, field: u32, column: &Column, row: usize) -> Value {
+        match column_value(column, row) {
+            Value::List(items) if items.iter().any(|item| matches!(item, Value::Enum(..))) => {
+                let enum_idx = self.enum_of(coll, field);
+                Value::List(
+                    items
+                        .iter()
+                        .map(|item| match item {
+                            Value::Enum(_, v) => Value::Enum(enum_idx, *v),
+                            other => other.clone(),
+                        })
+                        .collect(),
+                )
+            }
+            other => other,
+        }
+    }
+
+    /// The value of an expression. The forms every per-record rule uses are
+    /// here; the rest (calls, lists, templates, lookups, filters) are in
+    /// [`Evaluator::eval_cold`], so this function's frame stays small.
+    #[inline]
     fn eval(&self, expr: &PExpr, env: &mut [Value]) -> EvalResult<Value> {
+        Ok(match expr {
+            PExpr::Const(value) => value.clone(),
+            PExpr::Local(slot) => env[*slot as usize].clone(),
+            PExpr::Field { base, coll, field } => {
+                let record = match &**base {
+                    // The common case, `x.field`: no clone of the binding.
+                    PExpr::Local(slot) => match &env[*slot as usize] {
+                        Value::Row(c, row) => Some((*c, *row)),
+                        _ => None,
+                    },
+                    other => match self.eval(other, env)? {
+                        Value::Row(c, row) => Some((c, row)),
+                        _ => None,
+                    },
+                };
+                match record {
+                    Some((c, row)) if c == *coll => self.field_value(*coll, *field, row),
+                    _ => Value::Null,
+                }
+            }
+            PExpr::And(..) | PExpr::Or(..) | PExpr::Not(..) => match self.logic(expr, env)? {
+                Some(value) => Value::Bool(value),
+                None => Value::Null,
+            },
+            PExpr::Binary {
+                op,
+                left,
+                right,
+                span,
+            } => {
+                let left = self.operand(left, env)?;
+                let right = self.operand(right, env)?;
+                self.binary(*op, &left, &right, *span)?
+            }
+            PExpr::If(condition, then, otherwise) => {
+                if self.truthy(condition, env)? {
+                    self.eval(then, env)?
+                } else {
+                    self.eval(otherwise, env)?
+                }
+            }
+            other => self.eval_cold(other, env)?,
+        })
+    }
+
+    /// Three-valued logic without building values: `Some(b)` for a boolean,
+    /// `None` for null (or a non-boolean).
+    fn logic(&self, expr: &PExpr, env: &mut [Value]) -> EvalResult<Option<bool>> {
+        Ok(match expr {
+            PExpr::And(left, right) => match self.logic(left, env)? {
+                Some(false) => Some(false),
+                left_value => match (left_value, self.logic(right, env)?) {
+                    (_, Some(false)) => Some(false),
+                    (Some(true), Some(true)) => Some(true),
+                    _ => None,
+                },
+            },
+            PExpr::Or(left, right) => match self.logic(left, env)? {
+                Some(true) => Some(true),
+                left_value => match (left_value, self.logic(right, env)?) {
+                    (_, Some(true)) => Some(true),
+                    (Some(false), Some(false)) => Some(false),
+                    _ => None,
+                },
+            },
+            PExpr::Not(operand) => self.logic(operand, env)?.map(|value| !value),
+            PExpr::Local(slot) => match &env[*slot as usize] {
+                Value::Bool(value) => Some(*value),
+                _ => None,
+            },
+            // Comparisons give a boolean or null; deciding them here saves
+            // building and dropping the value, and a test against the
+            // literal null needs no value of the other side at all.
+            PExpr::Binary {
+                op: op @ (BinaryOp::Eq | BinaryOp::Ne),
+                left,
+                right,
+                ..
+            } if matches!(**right, PExpr::Const(Value::Null)) => {
+                Some(self.is_null(left, env)? == (*op == BinaryOp::Eq))
+            }
+            PExpr::Binary {
+                op:
+                    op @ (BinaryOp::Eq
+                    | BinaryOp::Ne
+                    | BinaryOp::Lt
+                    | BinaryOp::Le
+                    | BinaryOp::Gt
+                    | BinaryOp::Ge),
+                left,
+                right,
+                ..
+            } => {
+                use std::cmp::Ordering;
+                let left = self.operand(left, env)?;
+                let right = self.operand(right, env)?;
+                match op {
+                    BinaryOp::Eq => Some(left.equals(&right, self)),
+                    BinaryOp::Ne => Some(!left.equals(&right, self)),
+                    _ => left.compare(&right, self).map(|ordering| match op {
+                        BinaryOp::Lt => ordering == Ordering::Less,
+                        BinaryOp::Le => ordering != Ordering::Greater,
+                        BinaryOp::Gt => ordering == Ordering::Greater,
+                        _ => ordering != Ordering::Less,
+                    }),
+                }
+            }
+            other => match self.eval(other, env)? {
+                Value::Bool(value) => Some(value),
+                _ => None,
+            },
+        })
+    }
+
+    /// Whether an expression is null; for `x.field` read from the column's
+    /// null flags (and a reference's row) without building the value.
+    #[inline]
+    fn is_null(&self, expr: &PExpr, env: &mut [Value]) -> EvalResult<bool> {
+        if let PExpr::Field { base, coll, field } = expr
+            && let PExpr::Local(slot) = &**base
+        {
+            return Ok(match &env[*slot as usize] {
+                Value::Row(c, row) if c == coll => {
+                    let column = &self.data.collections[*coll as usize].columns[*field as usize];
+                    let row = *row as usize;
+                    column.is_null(row)
+                        || match &column.data {
+                            ColumnData::Ref { rows, .. } => {
+                                rows.get(row).is_none_or(|target| *target == NO_ROW)
+                            }
+                            ColumnData::Skipped => true,
+                            ColumnData::List { offsets, .. } => offsets.get(row + 1).is_none(),
+                            data => scalar_value(data, row).is_none(),
+                        }
+                }
+                _ => true,
+            });
+        }
+        Ok(self.eval(expr, env)?.is_null())
+    }
+
+    #[inline(never)]
+    fn eval_cold(&self, expr: &PExpr, env: &mut [Value]) -> EvalResult<Value> {
         Ok(match expr {
             PExpr::Const(value) => value.clone(),
             PExpr::Local(slot) => env[*slot as usize].clone(),
@@ -455,19 +670,16 @@ impl<'a> Evaluator<'a> {
                 _ => Value::Null,
             },
             PExpr::Index(base, index) => {
-                let base = self.eval(base, env)?;
-                let index = self.eval(index, env)?;
-                match base {
-                    Value::Map(entries) => entries
+                let base = self.operand(base, env)?;
+                let index = self.operand(index, env)?;
+                match (&*base, &*index) {
+                    (Value::Map(entries), index) => entries
                         .iter()
-                        .find(|(k, _)| k.equals(&index, self))
+                        .find(|(k, _)| k.equals(index, self))
                         .map_or(Value::Null, |(_, v)| v.clone()),
-                    Value::List(items) => match index {
-                        Value::Int(i) if i >= 0 => {
-                            items.get(i as usize).cloned().unwrap_or(Value::Null)
-                        }
-                        _ => Value::Null,
-                    },
+                    (Value::List(items), Value::Int(i)) if *i >= 0 => {
+                        items.get(*i as usize).cloned().unwrap_or(Value::Null)
+                    }
                     _ => Value::Null,
                 }
             }
@@ -504,9 +716,9 @@ impl<'a> Evaluator<'a> {
                 right,
                 span,
             } => {
-                let left = self.eval(left, env)?;
-                let right = self.eval(right, env)?;
-                self.binary(*op, left, right, *span)?
+                let left = self.operand(left, env)?;
+                let right = self.operand(right, env)?;
+                self.binary(*op, &left, &right, *span)?
             }
             PExpr::If(condition, then, otherwise) => {
                 if self.truthy(condition, env)? {
@@ -563,7 +775,7 @@ impl<'a> Evaluator<'a> {
             PExpr::Template(parts) => {
                 let mut text = String::new();
                 for part in parts {
-                    self.eval(part, env)?.display(self, &mut text);
+                    self.operand(part, env)?.display(self, &mut text);
                 }
                 Value::Text(text.into())
             }
@@ -632,7 +844,7 @@ impl<'a> Evaluator<'a> {
             Value::Number(n) if n.fract() == 0.0 && n.abs() < 9.0e15 => KeyAtom::Int(*n as i64),
             Value::Number(_) => return None,
             Value::Sym(sym) => KeyAtom::Sym(*sym),
-            Value::Text(text) => KeyAtom::Sym(self.data.interner.get(&**text)?),
+            Value::Text(text) => KeyAtom::Sym(self.data.interner.get(text)?),
             Value::Date(days) => KeyAtom::Date(*days),
             Value::Enum(_, variant) => KeyAtom::Enum(*variant),
             Value::Row(coll, row) => KeyAtom::Sym(self.row_key_sym(*coll, *row)?),
@@ -640,13 +852,13 @@ impl<'a> Evaluator<'a> {
         })
     }
 
-    fn binary(&self, op: BinaryOp, left: Value, right: Value, span: Span) -> EvalResult<Value> {
+    fn binary(&self, op: BinaryOp, left: &Value, right: &Value, span: Span) -> EvalResult<Value> {
         use std::cmp::Ordering;
         Ok(match op {
-            BinaryOp::Eq => Value::Bool(left.equals(&right, self)),
-            BinaryOp::Ne => Value::Bool(!left.equals(&right, self)),
+            BinaryOp::Eq => Value::Bool(left.equals(right, self)),
+            BinaryOp::Ne => Value::Bool(!left.equals(right, self)),
             BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge => {
-                match left.compare(&right, self) {
+                match left.compare(right, self) {
                     None => Value::Null,
                     Some(ordering) => Value::Bool(match op {
                         BinaryOp::Lt => ordering == Ordering::Less,
@@ -657,9 +869,9 @@ impl<'a> Evaluator<'a> {
                 }
             }
             BinaryOp::In | BinaryOp::NotIn => {
-                let found = match (&left, &right) {
+                let found = match (left, right) {
                     (_, Value::Null) => return Ok(Value::Null),
-                    (_, Value::List(items)) => items.iter().any(|item| item.equals(&left, self)),
+                    (_, Value::List(items)) => items.iter().any(|item| item.equals(left, self)),
                     (Value::Row(c, r), Value::Rows(coll, rows)) => {
                         c == coll && rows.iter().any(|row| row == *r)
                     }
@@ -677,7 +889,7 @@ impl<'a> Evaluator<'a> {
                         row.is_some_and(|row| rows.iter().any(|r| r == row))
                     }
                     (_, Value::Map(entries)) => {
-                        entries.iter().any(|(key, _)| key.equals(&left, self))
+                        entries.iter().any(|(key, _)| key.equals(left, self))
                     }
                     (Value::Sym(_) | Value::Text(_), Value::Sym(_) | Value::Text(_)) => {
                         match (right.as_str(self), left.as_str(self)) {
@@ -702,13 +914,13 @@ impl<'a> Evaluator<'a> {
                 }
             }
             BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div | BinaryOp::Rem => {
-                arithmetic(op, &left, &right, span)?
+                arithmetic(op, left, right, span)?
             }
             BinaryOp::Coalesce => {
                 if left.is_null() {
-                    right
+                    right.clone()
                 } else {
-                    left
+                    left.clone()
                 }
             }
             BinaryOp::And | BinaryOp::Or => Value::Null,
@@ -961,7 +1173,7 @@ fn scalar_value(data: &ColumnData, idx: usize) -> Option<Value> {
     Some(match data {
         ColumnData::Int(values) => Value::Int(*values.get(idx)?),
         ColumnData::Number(values) => Value::Number(*values.get(idx)?),
-        ColumnData::Bool(values) => Value::Bool(*values.get(idx)?),
+        ColumnData::Bool(values) => Value::Bool(values.get(idx)?),
         ColumnData::Str(values) => Value::Sym(*values.get(idx)?),
         ColumnData::Date(values) => Value::Date(*values.get(idx)?),
         ColumnData::Enum(values) => Value::Enum(u32::MAX, *values.get(idx)?),
@@ -974,7 +1186,13 @@ fn scalar_value(data: &ColumnData, idx: usize) -> Option<Value> {
 }
 
 /// The key atoms of one cell (several for a list cell).
-fn cell_atoms(column: &Column, row: usize, list: bool, out: &mut Vec<KeyAtom>) {
+fn cell_atoms(
+    keys: &KeyReader<'_>,
+    column: &Column,
+    row: usize,
+    list: bool,
+    out: &mut Vec<KeyAtom>,
+) {
     out.clear();
     if column.is_null(row) {
         if !list {
@@ -988,34 +1206,86 @@ fn cell_atoms(column: &Column, row: usize, list: bool, out: &mut Vec<KeyAtom>) {
                 return;
             };
             for idx in *start as usize..*end as usize {
-                if let Some(atom) = data_atom(items, idx) {
+                if let Some(atom) = data_atom(keys, items, idx) {
                     out.push(atom);
                 }
             }
         }
-        data => out.extend(data_atom(data, row)),
+        data => out.extend(data_atom(keys, data, row)),
     }
 }
 
-fn data_atom(data: &ColumnData, idx: usize) -> Option<KeyAtom> {
+/// The indexes an expression probes (not those of invariants, which are
+/// computed once anyway).
+fn lookups_in(expr: &PExpr, out: &mut Vec<usize>) {
+    match expr {
+        PExpr::Lookup { index, probes } => {
+            out.push(*index as usize);
+            probes.iter().for_each(|probe| lookups_in(probe, out));
+        }
+        PExpr::Field { base, .. } => lookups_in(base, out),
+        PExpr::Project { source, .. } => lookups_in(source, out),
+        PExpr::Index(a, b)
+        | PExpr::And(a, b)
+        | PExpr::Or(a, b)
+        | PExpr::Binary {
+            left: a, right: b, ..
+        } => {
+            lookups_in(a, out);
+            lookups_in(b, out);
+        }
+        PExpr::Not(a) | PExpr::Neg(a) => lookups_in(a, out),
+        PExpr::If(a, b, c) => {
+            lookups_in(a, out);
+            lookups_in(b, out);
+            lookups_in(c, out);
+        }
+        PExpr::Call { args, .. } | PExpr::CallFn { args, .. } | PExpr::Template(args) => {
+            args.iter().for_each(|arg| lookups_in(arg, out));
+        }
+        PExpr::List(elems) => {
+            for (value, condition) in elems {
+                lookups_in(value, out);
+                if let Some(condition) = condition {
+                    lookups_in(condition, out);
+                }
+            }
+        }
+        PExpr::Filter { source, cond, .. } => {
+            lookups_in(source, out);
+            lookups_in(cond, out);
+        }
+        _ => {}
+    }
+}
+
+/// What reading index keys needs: a reference is keyed by its target's
+/// key, which lives in the target collection's key column.
+struct KeyReader<'a> {
+    data: &'a Dataset,
+    schema: &'a crate::data::DataSchema,
+}
+
+fn data_atom(keys: &KeyReader<'_>, data: &ColumnData, idx: usize) -> Option<KeyAtom> {
     Some(match data {
         ColumnData::Int(values) => KeyAtom::Int(*values.get(idx)?),
-        ColumnData::Bool(values) => KeyAtom::Bool(*values.get(idx)?),
+        ColumnData::Bool(values) => KeyAtom::Bool(values.get(idx)?),
         ColumnData::Str(values) => KeyAtom::Sym(*values.get(idx)?),
         ColumnData::Date(values) => KeyAtom::Date(*values.get(idx)?),
         ColumnData::Enum(values) => KeyAtom::Enum(*values.get(idx)?),
         // A reference is keyed by its target's key, so a probe with the
         // record or its key string finds it; a dangling reference counts as
         // missing, as it does when the field is read (`x.ref == null`).
-        ColumnData::Ref { keys, rows, .. } => match rows.get(idx)? {
+        ColumnData::Ref { rows, .. } => match rows.get(idx)? {
             &NO_ROW => KeyAtom::Null,
-            _ => KeyAtom::Sym(*keys.get(idx)?),
+            _ => KeyAtom::Sym(keys.data.ref_key(keys.schema, data, idx)?),
         },
         ColumnData::Number(_) | ColumnData::List { .. } | ColumnData::Skipped => return None,
     })
 }
 
-fn build_index(spec: &IndexSpec, data: &Dataset) -> Index {
+fn build_index(spec: &IndexSpec, data: &Dataset, schema: &crate::data::DataSchema) -> Index {
+    let reader = KeyReader { data, schema };
     let collection = &data.collections[spec.coll as usize];
     let columns: Vec<&Column> = spec
         .keys
@@ -1026,7 +1296,7 @@ fn build_index(spec: &IndexSpec, data: &Dataset) -> Index {
         let mut map: FxHashMap<KeyAtom, Vec<u32>> = FxHashMap::default();
         let mut atoms = Vec::new();
         for row in 0..collection.len {
-            cell_atoms(column, row, key.list, &mut atoms);
+            cell_atoms(&reader, column, row, key.list, &mut atoms);
             for atom in &atoms {
                 let rows = map.entry(*atom).or_default();
                 // A list naming the same key twice still yields the row once.
@@ -1039,9 +1309,27 @@ fn build_index(spec: &IndexSpec, data: &Dataset) -> Index {
     }
     let mut map: FxHashMap<Vec<KeyAtom>, Vec<u32>> = FxHashMap::default();
     let mut per_key: Vec<Vec<KeyAtom>> = vec![Vec::new(); spec.keys.len()];
+    let mut scratch: Vec<KeyAtom> = Vec::with_capacity(spec.keys.len());
     for row in 0..collection.len {
         for ((key, column), atoms) in spec.keys.iter().zip(&columns).zip(per_key.iter_mut()) {
-            cell_atoms(column, row, key.list, atoms);
+            cell_atoms(&reader, column, row, key.list, atoms);
+        }
+        // The common case, one atom per part: no allocation unless the key
+        // is new.
+        if per_key.iter().all(|atoms| atoms.len() == 1) {
+            scratch.clear();
+            scratch.extend(per_key.iter().map(|atoms| atoms[0]));
+            match map.get_mut(scratch.as_slice()) {
+                Some(rows) => {
+                    if rows.last() != Some(&(row as u32)) {
+                        rows.push(row as u32);
+                    }
+                }
+                None => {
+                    map.insert(scratch.clone(), vec![row as u32]);
+                }
+            }
+            continue;
         }
         // At most one key part is a list, so the combinations are the
         // elements of that list, each with the scalar parts.

@@ -2,9 +2,8 @@
 //!
 //! Takes the directory and the [`DataSchema`]; gives a [`Dataset`] or every
 //! error found. Each file is memory-mapped and read with the `csv` crate as
-//! byte records; each cell goes straight into the [`DatasetBuilder`] as text
-//! typed by its field. A record's position is the byte offset where its row
-//! starts.
+//! byte records; each cell goes straight into a [`Chunk`] as text typed by
+//! its field. A record's position is the byte offset where its row starts.
 //!
 //! Conventions: a header row names the fields (in any order; absent optional
 //! fields are null); list cells join their items with `;` (empty items are
@@ -12,6 +11,15 @@
 //! booleans are `true`/`false`; a UTF-8 byte order mark is skipped. Files not
 //! ending in `.csv` are ignored. Rows are numbered as a spreadsheet does: the
 //! header is row 1.
+//!
+//! Large files are read in parallel: after the header, a file is cut into
+//! chunks at line breaks and every chunk is read on its own thread from its
+//! first line. A line break inside a quoted cell is not a row boundary, so a
+//! chunk is only kept if the chunk before it ended exactly where it starts
+//! (the reader of the earlier chunk saw a row end there); otherwise the
+//! earlier chunk simply reads on, and the result is the same as reading the
+//! file front to back. Row numbers in messages are fixed up when the chunks
+//! are put together. Every chunk hands the pages it read back to the kernel.
 //!
 //! **Invariants:** a problem in one cell or row is reported and loading goes
 //! on; cell spans are found by rescanning the row only when a cell is
@@ -21,15 +29,43 @@ use std::path::{Path, PathBuf};
 
 use csv::ByteRecord;
 use miette::SourceSpan;
+use rayon::prelude::*;
 
 use crate::data::{
-    Cell, CellError, DataError, DataFormat, DataSchema, Dataset, DatasetBuilder, FieldType,
-    read_file,
+    Cell, CellError, Chunk, DataError, DataFormat, DataSchema, Dataset, DatasetBuilder, FieldType,
+    LoadContext, read_file,
 };
 use crate::source::{SourceId, SourceText};
 
+/// Bytes per chunk for files of `total` bytes in all: about eight chunks per
+/// thread, between 1 and 4 MiB (a chunk's string tables then stay in the
+/// core's cache).
+fn chunk_bytes(total: usize) -> usize {
+    let threads = rayon::current_num_threads().max(1);
+    (total / (threads * 8)).clamp(1 << 20, 4 << 20)
+}
+
 /// Loads a directory of CSV files.
 pub fn load_dir(path: &Path, schema: &DataSchema) -> Result<Dataset, Vec<DataError>> {
+    load_dir_with(path, schema, None, true)
+}
+
+/// One file to read: its text and collection.
+struct FileJob {
+    text: SourceText,
+    src_id: SourceId,
+    coll: usize,
+}
+
+/// Loads a directory of CSV files, cutting files into chunks of `chunk`
+/// bytes (default: [`chunk_bytes`]); without `fast`, every row is read with
+/// the `csv` crate (tests compare the two).
+pub(crate) fn load_dir_with(
+    path: &Path,
+    schema: &DataSchema,
+    chunk: Option<usize>,
+    fast: bool,
+) -> Result<Dataset, Vec<DataError>> {
     let unreadable = |error: std::io::Error| {
         vec![DataError::Unreadable {
             path: path.display().to_string(),
@@ -50,21 +86,17 @@ pub fn load_dir(path: &Path, schema: &DataSchema) -> Result<Dataset, Vec<DataErr
     // Directory order is arbitrary; sorted, the source ids and the order of
     // the errors are the same on every machine.
     files.sort();
-    let total_bytes = files
-        .iter()
-        .filter_map(|file| file.metadata().ok())
-        .map(|metadata| metadata.len() as usize)
-        .sum();
-    let mut builder = DatasetBuilder::with_size_hint(schema, total_bytes);
+    let mut builder = DatasetBuilder::new(schema);
     let mut seen = vec![false; schema.collections.len()];
+    // Per file, in order: the errors found before reading it, and the job.
+    let mut plan: Vec<(Vec<DataError>, Option<FileJob>)> = Vec::new();
+    // (the errors are taken out before the jobs are borrowed)
     for file in files {
-        if builder.too_many_errors() {
-            break;
-        }
+        let mut early = Vec::new();
         let text = match read_file(&file) {
             Ok(text) => text,
             Err(error) => {
-                builder.report(error);
+                plan.push((vec![error], None));
                 continue;
             }
         };
@@ -73,26 +105,309 @@ pub fn load_dir(path: &Path, schema: &DataSchema) -> Result<Dataset, Vec<DataErr
             .file_stem()
             .map(|stem| stem.to_string_lossy().into_owned())
             .unwrap_or_default();
-        match builder.collection_index(&name) {
+        let job = match builder.collection_index(&name) {
             Some(coll) if std::mem::replace(&mut seen[coll], true) => {
-                let error = builder.duplicate_collection(&text, SourceSpan::new(0.into(), 0), coll);
-                builder.report(error);
+                early.push(builder.duplicate_collection(&text, SourceSpan::new(0.into(), 0), coll));
+                None
             }
-            Some(coll) => FileLoader {
-                text: &text,
-                bytes: text.bytes(),
-                builder: &mut builder,
-                src_id,
-                coll,
-            }
-            .load(),
+            Some(coll) => Some(FileJob { text, src_id, coll }),
             None => {
-                let error = builder.unknown_collection(&text, SourceSpan::new(0.into(), 0), &name);
-                builder.report(error);
+                early.push(builder.unknown_collection(&text, SourceSpan::new(0.into(), 0), &name));
+                None
             }
+        };
+        plan.push((early, job));
+    }
+    let (early, jobs): (Vec<Vec<DataError>>, Vec<Option<FileJob>>) = plan.into_iter().unzip();
+    let total: usize = jobs
+        .iter()
+        .filter_map(Option::as_ref)
+        .map(|job| job.text.bytes().len())
+        .sum();
+    let chunk = chunk.unwrap_or_else(|| chunk_bytes(total)).max(1);
+    let context = builder.context().clone();
+    // Headers first (each file's chunks need its columns), then every chunk
+    // of every file at once.
+    let headers: Vec<Option<Header<'_, '_>>> = jobs
+        .par_iter()
+        .map(|job| job.as_ref().map(|job| read_header(&context, job)))
+        .collect();
+    let mut tasks: Vec<(usize, usize, usize)> = Vec::new();
+    let mut splits: Vec<Vec<usize>> = Vec::new();
+    for (file, header) in headers.iter().enumerate() {
+        let Some(header) = header else {
+            splits.push(Vec::new());
+            continue;
+        };
+        let bytes = header.bytes;
+        let mut points = vec![header.end];
+        let mut next = header.end + chunk;
+        while next < bytes.len() {
+            match memchr::memchr(b'\n', &bytes[next..]) {
+                Some(newline) if next + newline + 1 < bytes.len() => {
+                    points.push(next + newline + 1);
+                    next += newline + 1 + chunk;
+                }
+                _ => break,
+            }
+        }
+        if header.done {
+            points.truncate(1);
+        }
+        for (idx, point) in points.iter().enumerate() {
+            tasks.push((file, idx, *point));
+        }
+        splits.push(points);
+    }
+    let timing = crate::data::Timing::start(format!("csv: {} chunks", tasks.len()));
+    let parts: Vec<Part<'_>> = tasks
+        .par_iter()
+        .map(|&(file, idx, start)| match (&headers[file], &jobs[file]) {
+            (Some(header), Some(job)) => {
+                read_part(&context, job, header, start, &splits[file][idx + 1..], fast)
+            }
+            _ => Part::empty(&context, start),
+        })
+        .collect();
+    drop(timing);
+    // Put each file together: from the first chunk, follow where each
+    // accepted chunk ended.
+    let mut parts = parts.into_iter().peekable();
+    for (early, header) in early.into_iter().zip(headers) {
+        for error in early {
+            builder.report(error);
+        }
+        let Some(header) = header else { continue };
+        builder.push_chunk(header.chunk);
+        let mut rows_before = 1u64;
+        let mut expect = header.end;
+        while let Some(mut part) = parts.next_if(|part| part.header == header.id) {
+            if part.start != expect {
+                continue;
+            }
+            part.chunk.settle_rows(rows_before);
+            rows_before += part.rows;
+            expect = part.end;
+            builder.push_chunk(part.chunk);
         }
     }
     builder.finish(DataFormat::Csv)
+}
+
+/// A file's header, read before its chunks.
+struct Header<'a, 's> {
+    /// Which job it belongs to (the file's source id).
+    id: SourceId,
+    bytes: &'a [u8],
+    /// The chunk holding the header's errors and newline counts.
+    chunk: Chunk<'s>,
+    /// Where the first data row starts.
+    end: usize,
+    /// Whether the file ended at (or before) the header.
+    done: bool,
+    columns: Vec<Option<usize>>,
+    lacks: Vec<&'s str>,
+}
+
+/// What one chunk read.
+struct Part<'s> {
+    header: SourceId,
+    start: usize,
+    /// Where reading stopped: a later chunk's start, or the end of the file.
+    end: usize,
+    /// Rows read (records, counted as row numbers count them).
+    rows: u64,
+    chunk: Chunk<'s>,
+}
+
+impl<'s> Part<'s> {
+    fn empty(context: &LoadContext<'s>, start: usize) -> Part<'s> {
+        Part {
+            header: SourceId(u32::MAX),
+            start,
+            end: start,
+            rows: 0,
+            chunk: Chunk::new(context),
+        }
+    }
+}
+
+fn bom_len(bytes: &[u8]) -> usize {
+    if bytes.starts_with(b"\xEF\xBB\xBF") {
+        3
+    } else {
+        0
+    }
+}
+
+fn reader_at(bytes: &[u8]) -> csv::Reader<&[u8]> {
+    csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(bytes)
+}
+
+/// Reads the header row of a file.
+fn read_header<'a, 's>(context: &LoadContext<'s>, job: &'a FileJob) -> Header<'a, 's> {
+    let bytes = job.text.bytes();
+    let bom = bom_len(bytes);
+    let mut chunk = Chunk::new(context);
+    let mut reader = reader_at(bytes.get(bom..).unwrap_or_default());
+    let mut record = ByteRecord::new();
+    let mut loader = FileLoader {
+        text: &job.text,
+        bytes,
+        chunk: &mut chunk,
+        src_id: job.src_id,
+        coll: job.coll,
+    };
+    let (mut columns, mut lacks, mut end, mut done) = (Vec::new(), Vec::new(), bytes.len(), true);
+    match loader.next_row(&mut reader, &mut record, bom, 1) {
+        Next::Row(row) => {
+            (columns, lacks) = loader.header(&record, row);
+            end = bom + reader.position().byte() as usize;
+            done = end >= bytes.len();
+        }
+        Next::End | Next::Failed => {}
+    }
+    chunk.count_lines(job.src_id, bytes, 0, end);
+    Header {
+        id: job.src_id,
+        bytes,
+        chunk,
+        end,
+        done,
+        columns,
+        lacks,
+    }
+}
+
+/// Reads the rows of a file from `start` (a line start after the header)
+/// until the reader lands exactly on one of the later chunks' starts
+/// `later`, or the file ends.
+///
+/// Rows without a quote or a carriage return inside are split by hand (a
+/// `memchr` for the line end, one for commas): that is what the `csv` crate
+/// makes of them, without copying. From the first row that has either, the
+/// rest of the chunk is read with the `csv` crate.
+fn read_part<'s>(
+    context: &LoadContext<'s>,
+    job: &FileJob,
+    header: &Header<'_, 's>,
+    start: usize,
+    later: &[usize],
+    fast: bool,
+) -> Part<'s> {
+    let bytes = job.text.bytes();
+    let expect = later.first().map_or(bytes.len(), |next| *next) - start;
+    let mut chunk = Chunk::with_size_hint(context, expect);
+    let mut loader = FileLoader {
+        text: &job.text,
+        bytes,
+        chunk: &mut chunk,
+        src_id: job.src_id,
+        coll: job.coll,
+    };
+    let mut rows = 0u64;
+    let mut next_split = 0;
+    let mut pos = start;
+    let mut end = None;
+    let mut cells: Vec<&[u8]> = Vec::with_capacity(header.columns.len());
+    // The fast path.
+    while fast && pos < bytes.len() {
+        if loader.chunk.too_many_errors() {
+            end = Some(pos);
+            break;
+        }
+        let line_end = memchr::memchr(b'\n', &bytes[pos..]).map_or(bytes.len(), |i| pos + i);
+        let mut content_end = line_end;
+        if content_end > pos && bytes[content_end - 1] == b'\r' {
+            content_end -= 1;
+        }
+        let line = &bytes[pos..content_end];
+        if memchr::memchr2(b'"', b'\r', line).is_some() {
+            break;
+        }
+        let next = (line_end + 1).min(bytes.len());
+        if !line.is_empty() {
+            rows += 1;
+            cells.clear();
+            cells.extend(line.split(|byte| *byte == b','));
+            let row = Row {
+                start: pos,
+                end: content_end,
+                number: rows,
+            };
+            loader.row(&cells, line, row, &header.columns, &header.lacks);
+        }
+        pos = next;
+        while next_split < later.len() && later[next_split] < pos {
+            next_split += 1;
+        }
+        if later.get(next_split) == Some(&pos) {
+            end = Some(pos);
+            break;
+        }
+    }
+    let end = match end {
+        Some(end) => end,
+        None if pos >= bytes.len() => bytes.len(),
+        None => read_rest(&mut loader, header, pos, later, &mut rows),
+    };
+    chunk.count_lines(job.src_id, bytes, start, end);
+    job.text.release(start..end);
+    Part {
+        header: header.id,
+        start,
+        end,
+        rows,
+        chunk,
+    }
+}
+
+/// Reads from `pos` with the `csv` crate (quoted cells, lone carriage
+/// returns); returns where it stopped.
+fn read_rest(
+    loader: &mut FileLoader<'_, '_, '_>,
+    header: &Header<'_, '_>,
+    pos: usize,
+    later: &[usize],
+    rows: &mut u64,
+) -> usize {
+    let bytes = loader.bytes;
+    let mut reader = reader_at(&bytes[pos..]);
+    let mut record = ByteRecord::new();
+    let mut next_split = 0;
+    loop {
+        if loader.chunk.too_many_errors() {
+            return pos + reader.position().byte() as usize;
+        }
+        match loader.next_row(&mut reader, &mut record, pos, *rows + 1) {
+            Next::Row(row) => {
+                *rows += 1;
+                let cells: Vec<&[u8]> = record.iter().collect();
+                loader.row(
+                    &cells,
+                    record.as_slice(),
+                    row,
+                    &header.columns,
+                    &header.lacks,
+                );
+            }
+            Next::End | Next::Failed => return bytes.len(),
+        }
+        let at = pos + reader.position().byte() as usize;
+        while next_split < later.len() && later[next_split] < at {
+            next_split += 1;
+        }
+        // A CRLF row leaves the reader on its `\n`.
+        let landed = later.get(next_split).is_some_and(|split| {
+            *split == at || (*split == at + 1 && bytes.get(at) == Some(&b'\n'))
+        });
+        if landed {
+            return later[next_split];
+        }
+    }
 }
 
 fn span(start: usize, end: usize) -> SourceSpan {
@@ -154,9 +469,16 @@ fn invalid_utf8_offset(bytes: &[u8], start: usize, end: usize) -> Option<usize> 
 struct FileLoader<'a, 'b, 's> {
     text: &'a SourceText,
     bytes: &'a [u8],
-    builder: &'b mut DatasetBuilder<'s>,
+    chunk: &'b mut Chunk<'s>,
     src_id: SourceId,
     coll: usize,
+}
+
+/// What [`FileLoader::next_row`] found.
+enum Next {
+    Row(Row),
+    End,
+    Failed,
 }
 
 impl<'s> FileLoader<'_, '_, 's> {
@@ -167,20 +489,20 @@ impl<'s> FileLoader<'_, '_, 's> {
             message,
             help: help.into(),
         };
-        self.builder.report(error);
+        self.chunk.report(error);
     }
 
-    fn reject(&mut self, error: CellError, row: Row, cell: usize, field: usize) {
+    fn reject(&mut self, error: impl Into<Box<CellError>>, row: Row, cell: usize, field: usize) {
         let (start, end) = cell_span(self.bytes, row, cell);
-        let schema = self.builder.schema();
+        let schema = self.chunk.schema();
         let collection = &schema.collections[self.coll];
-        let error = error.at(
+        let error = (*error.into()).at(
             self.text,
             span(start, end),
             &collection.name,
             &collection.fields[field].name,
         );
-        self.builder.report(error);
+        self.chunk.report(error);
     }
 
     /// Reports invalid UTF-8 in `row` (at cell `cell`, or anywhere if none).
@@ -189,71 +511,64 @@ impl<'s> FileLoader<'_, '_, 's> {
             cell_span(self.bytes, row, cell)
         });
         let offset = invalid_utf8_offset(self.bytes, start, end).unwrap_or(start);
-        let message = format!("invalid UTF-8 at byte {offset} (row {})", row.number);
-        self.malformed(offset, offset + 1, message, "save the file as UTF-8");
+        let src = self.text.clone();
+        // The row number counts the rows of earlier chunks: settled later.
+        self.chunk.report_row(
+            row.number,
+            Box::new(move |number| DataError::MalformedCsv {
+                src,
+                span: span(offset, offset + 1),
+                message: format!("invalid UTF-8 at byte {offset} (row {number})"),
+                help: "save the file as UTF-8".into(),
+            }),
+        );
     }
 
-    fn load(mut self) {
+    /// Reads the next record of `reader`, whose input starts at byte `base`
+    /// of the file; `number` is its row number within the chunk.
+    fn next_row(
+        &mut self,
+        reader: &mut csv::Reader<&[u8]>,
+        record: &mut ByteRecord,
+        base: usize,
+        number: u64,
+    ) -> Next {
         let bytes = self.bytes;
-        let bom = if bytes.starts_with(b"\xEF\xBB\xBF") {
-            3
-        } else {
-            0
-        };
-        let mut reader = csv::ReaderBuilder::new()
-            .has_headers(false)
-            .flexible(true)
-            .from_reader(bytes.get(bom..).unwrap_or_default());
-        let mut record = ByteRecord::new();
-        let mut number = 0;
-        let mut columns: Vec<Option<usize>> = Vec::new();
-        let mut header_lacks: Vec<&'s str> = Vec::new();
-        loop {
-            if self.builder.too_many_errors() {
-                return;
-            }
-            let start = bom + reader.position().byte() as usize;
-            match reader.read_byte_record(&mut record) {
-                Ok(true) => {}
-                Ok(false) => return,
-                Err(error) => {
-                    // With byte records and flexible rows, only I/O fails.
-                    let end = bom + reader.position().byte() as usize;
-                    self.malformed(
-                        start,
-                        end,
-                        error.to_string(),
-                        "check that the file is a readable CSV file",
-                    );
-                    return;
-                }
-            }
-            number += 1;
-            let mut start = bom
-                + record
-                    .position()
-                    .map_or(start, |position| position.byte() as usize);
-            // After a CRLF row, csv counts the `\n` as the start of the next.
-            while matches!(bytes.get(start), Some(b'\n' | b'\r')) {
-                start += 1;
-            }
-            let mut end = (bom + reader.position().byte() as usize).min(bytes.len());
-            while end > start && matches!(bytes.get(end - 1), Some(b'\n' | b'\r')) {
-                end -= 1;
-            }
-            let row = Row { start, end, number };
-            if number == 1 {
-                (columns, header_lacks) = self.header(&record, row);
-            } else {
-                self.row(&record, row, &columns, &header_lacks);
+        let start = base + reader.position().byte() as usize;
+        match reader.read_byte_record(record) {
+            Ok(true) => {}
+            Ok(false) => return Next::End,
+            Err(error) => {
+                // With byte records and flexible rows, only I/O fails.
+                let end = base + reader.position().byte() as usize;
+                self.malformed(
+                    start,
+                    end,
+                    error.to_string(),
+                    "check that the file is a readable CSV file",
+                );
+                return Next::Failed;
             }
         }
+        let mut start = base
+            + record
+                .position()
+                .map_or(start - base, |position| position.byte() as usize);
+        // After a CRLF row, csv counts the `\n` as the start of the next.
+        while matches!(bytes.get(start), Some(b'\n' | b'\r')) {
+            start += 1;
+        }
+        let mut end = (base + reader.position().byte() as usize).min(bytes.len());
+        while end > start && matches!(bytes.get(end - 1), Some(b'\n' | b'\r')) {
+            end -= 1;
+        }
+        Next::Row(Row { start, end, number })
     }
 
     /// Reads the header: which field each column holds (`None` for a column
     /// that is reported and ignored), and the required fields no column holds.
     fn header(&mut self, record: &ByteRecord, row: Row) -> (Vec<Option<usize>>, Vec<&'s str>) {
-        let schema = self.builder.schema();
+        let schema = self.chunk.schema();
         let collection = &schema.collections[self.coll];
         let mut given = vec![false; collection.fields.len()];
         let mut columns = Vec::with_capacity(record.len());
@@ -264,10 +579,10 @@ impl<'s> FileLoader<'_, '_, 's> {
                 continue;
             };
             let (start, end) = cell_span(self.bytes, row, cell);
-            match self.builder.field_index(self.coll, name) {
+            match self.chunk.field_index(self.coll, name) {
                 Some(field) if std::mem::replace(&mut given[field], true) => {
                     let field = format!("{}.{name}", collection.name);
-                    self.builder.report(DataError::DuplicateField {
+                    self.chunk.report(DataError::DuplicateField {
                         src: self.text.clone(),
                         span: span(start, end),
                         field,
@@ -277,9 +592,9 @@ impl<'s> FileLoader<'_, '_, 's> {
                 Some(field) => columns.push(Some(field)),
                 None => {
                     let error =
-                        self.builder
+                        self.chunk
                             .unknown_field(self.text, span(start, end), self.coll, name);
-                    self.builder.report(error);
+                    self.chunk.report(error);
                     columns.push(None);
                 }
             }
@@ -297,88 +612,102 @@ impl<'s> FileLoader<'_, '_, 's> {
             .collect();
         if !lacks.is_empty() {
             let error =
-                self.builder
+                self.chunk
                     .missing_fields(self.text, span(row.start, row.end), self.coll, &lacks);
-            self.builder.report(error);
+            self.chunk.report(error);
         }
         (columns, lacks)
     }
 
+    /// Stores one data row: its cells, and `raw`, bytes holding exactly the
+    /// cells' bytes (and ASCII delimiters), checked as UTF-8 at once.
     fn row(
         &mut self,
-        record: &ByteRecord,
+        cells: &[&[u8]],
+        raw: &[u8],
         row: Row,
         columns: &[Option<usize>],
         header_lacks: &[&str],
     ) {
-        if record.len() != columns.len() {
-            let message = format!(
-                "row {} has {} cells, expected {} (as in the header)",
+        if cells.len() != columns.len() {
+            let (cells, expected) = (cells.len(), columns.len());
+            let src = self.text.clone();
+            // The row number counts the rows of earlier chunks: settled later.
+            self.chunk.report_row(
                 row.number,
-                record.len(),
-                columns.len()
-            );
-            self.malformed(
-                row.start,
-                row.end,
-                message,
-                "quote cells that contain a comma, and give every row one cell per header column",
+                Box::new(move |number| DataError::MalformedCsv {
+                    src,
+                    span: span(row.start, row.end),
+                    message: format!(
+                        "row {number} has {cells} cells, expected {expected} (as in the header)"
+                    ),
+                    help: "quote cells that contain a comma, and give every row one cell per header column".into(),
+                }),
             );
             return;
         }
-        self.builder
+        self.chunk
             .begin_record(self.coll, self.src_id, row.start as u64);
-        for (cell, (value, column)) in record.iter().zip(columns).enumerate() {
+        // One check for the whole row: cells are split at ASCII bytes, so
+        // when the row is valid UTF-8 every cell is.
+        let valid = std::str::from_utf8(raw).is_ok();
+        for (cell, (value, column)) in cells.iter().zip(columns).enumerate() {
             let Some(field) = *column else { continue };
-            let Ok(value) = std::str::from_utf8(value) else {
-                let _ = self.builder.set_other(self.coll, field, "invalid UTF-8");
-                self.invalid_utf8(row, Some(cell));
-                continue;
+            let value = if valid {
+                // SAFETY: `value` is a cell of the row, whose bytes are
+                // valid UTF-8 and split only at ASCII delimiters.
+                unsafe { std::str::from_utf8_unchecked(value) }
+            } else {
+                match std::str::from_utf8(value) {
+                    Ok(value) => value,
+                    Err(_) => {
+                        let _ = self.chunk.set_other(self.coll, field, "invalid UTF-8");
+                        self.invalid_utf8(row, Some(cell));
+                        continue;
+                    }
+                }
             };
             self.cell(value, row, cell, field);
         }
-        let missing = self.builder.end_record(self.coll);
+        let missing = self.chunk.end_record(self.coll);
         let missing: Vec<&str> = missing
             .into_iter()
             .filter(|name| !header_lacks.contains(name))
             .collect();
         if !missing.is_empty() {
-            let error = self.builder.missing_fields(
-                self.text,
-                span(row.start, row.end),
-                self.coll,
-                &missing,
-            );
-            self.builder.report(error);
+            let error =
+                self.chunk
+                    .missing_fields(self.text, span(row.start, row.end), self.coll, &missing);
+            self.chunk.report(error);
         }
     }
 
     fn cell(&mut self, value: &str, row: Row, cell: usize, field: usize) {
         let is_list = matches!(
-            self.builder.schema().collections[self.coll].fields[field].ty,
+            self.chunk.schema().collections[self.coll].fields[field].ty,
             FieldType::List(_)
         );
         if !is_list {
             let result = if value.is_empty() {
-                self.builder.set(self.coll, field, Cell::Null)
+                self.chunk.set(self.coll, field, Cell::Null)
             } else {
-                self.builder.set_text(self.coll, field, value)
+                self.chunk.set_text(self.coll, field, value)
             };
             if let Err(error) = result {
                 self.reject(error, row, cell, field);
             }
             return;
         }
-        if let Err(error) = self.builder.begin_list(self.coll, field) {
+        if let Err(error) = self.chunk.begin_list(self.coll, field) {
             self.reject(error, row, cell, field);
             return;
         }
         for item in value.split(';').filter(|item| !item.is_empty()) {
-            if let Err(error) = self.builder.push_item_text(self.coll, field, item) {
+            if let Err(error) = self.chunk.push_item_text(self.coll, field, item) {
                 self.reject(error, row, cell, field);
             }
         }
-        self.builder.end_list(self.coll, field);
+        self.chunk.end_list(self.coll, field);
     }
 }
 
@@ -556,6 +885,67 @@ mod tests {
         );
     }
 
+    /// Loads `files` with chunks of every size from 1 to 40 bytes and with
+    /// the `csv` crate alone; every way must give the same dump, or the same
+    /// errors with the same messages.
+    fn assert_chunking_agrees(files: &[(&str, &[u8])]) {
+        let schema = fixture::schema();
+        let dir = csv_dir(files);
+        let outcome = |chunk: Option<usize>, fast: bool| match load_dir_with(
+            dir.path(),
+            &schema,
+            chunk,
+            fast,
+        ) {
+            Ok(dataset) => fixture::dump(&schema, &dataset),
+            Err(errors) => {
+                let messages: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+                format!("{:?}\n{:?}", fixture::codes_at(&errors), messages)
+            }
+        };
+        let whole = outcome(None, false);
+        assert_eq!(outcome(None, true), whole, "fast path");
+        for chunk in 1..40 {
+            assert_eq!(outcome(Some(chunk), true), whole, "chunks of {chunk} bytes");
+        }
+        assert_eq!(
+            outcome(Some(7), false),
+            whole,
+            "chunks of 7 bytes, csv crate"
+        );
+    }
+
+    #[test]
+    fn chunks_agree_with_one_pass() {
+        let rows = [
+            "p1,Ann,30,1.5,true,2000-01-01,admin,t1,p2",
+            "p2,\"Bo, \"\"the\"\"\nsecond\",31,2,false,2000-01-02,member,,p1;p3",
+            "",
+            "p3,Cy,32,3,true,2000-01-03,guest,t9,\r",
+            "p4,Di,33,4,true,2000-01-04,guest,t1,p1\r",
+            "p5,Ed,34,5,true,2000-01-05,guest,t1,p1",
+        ];
+        let people = format!("{HEADER}{}\n", rows.join("\n"));
+        let teams = "id,size,tags\nt1,3,a;b\nt2,,\n";
+        assert_chunking_agrees(&[
+            ("people.csv", people.as_bytes()),
+            ("teams.csv", teams.as_bytes()),
+        ]);
+    }
+
+    #[test]
+    fn chunks_agree_on_errors_and_row_numbers() {
+        let rows = [
+            "p1,Ann,thirty,1.5,true,2000-01-01,admin,t1,p2",
+            "p2,Bo,31,2,false",
+            "p3,\"C\ny\",32,3,true,2000-13-03,guest,,",
+            "p1,Di,33,4,true,2000-01-04,guest,,",
+            "p5,Ed,34,5,yes,2000-01-05,guest,,",
+        ];
+        let people = format!("{HEADER}{}\n", rows.join("\n"));
+        assert_chunking_agrees(&[("people.csv", people.as_bytes())]);
+    }
+
     #[test]
     fn unreadable_directory() {
         let errors = load_dir(Path::new("/nonexistent/bangfu-data"), &fixture::schema())
@@ -589,6 +979,11 @@ mod tests {
         fn arbitrary_bytes_never_panic(people in proptest::collection::vec(any::<u8>(), 0..200), teams in "[a-z0-9,;\"\n\r]{0,80}") {
             let dir = csv_dir(&[("people.csv", &people), ("teams.csv", teams.as_bytes())]);
             let _ = load_dir(dir.path(), &fixture::schema());
+        }
+
+        #[test]
+        fn chunks_agree_on_arbitrary_files(text in "(id,size,tags\n)?[tp0-9,;\"\r\nx]{0,60}") {
+            assert_chunking_agrees(&[("teams.csv", text.as_bytes())]);
         }
 
         #[test]

@@ -5,9 +5,11 @@
 //! resolved to rows (rows after a removed record move down by one), nulls
 //! marked. Each operation returns what undoes it.
 
+use rustc_hash::FxHashMap;
+
 use super::{
-    Cell, CellError, Column, ColumnData, DataSchema, Dataset, FieldType, NO_ROW, ScalarType,
-    empty_scalar_column, push_scalar,
+    Bits, CellError, Column, ColumnData, DataSchema, Dataset, FieldType, KeyIndex, NO_ROW,
+    ScalarType, Sym,
 };
 
 /// A value written in a session, before it is checked against the schema.
@@ -27,16 +29,19 @@ pub enum OwnedCell {
     List(Vec<OwnedCell>),
 }
 
-impl OwnedCell {
-    fn as_cell(&self) -> Cell<'_> {
-        match self {
-            OwnedCell::Null | OwnedCell::List(_) => Cell::Null,
-            OwnedCell::Bool(b) => Cell::Bool(*b),
-            OwnedCell::Int(i) => Cell::Int(*i),
-            OwnedCell::Number(n) => Cell::Number(*n),
-            OwnedCell::Str(s) => Cell::Str(s),
-        }
-    }
+/// A value checked against a field's type, ready to store.
+#[derive(Clone, Copy, Debug)]
+enum Stored {
+    Int(i64),
+    Number(f64),
+    Bool(bool),
+    Sym(Sym),
+    Date(i32),
+    Enum(u16),
+    /// A reference: the key, resolved when the row is placed.
+    RefKey(Sym),
+    /// A null or default slot.
+    Default,
 }
 
 fn bits_to_bools(column: &Column, len: usize) -> Vec<bool> {
@@ -53,46 +58,97 @@ fn bools_to_bits(column: &mut Column, nulls: &[bool]) {
     }
 }
 
-macro_rules! each_vec {
-    ($data:expr, $v:ident => $body:expr, $ref_keys:ident, $ref_rows:ident => $ref_body:expr) => {
-        match $data {
-            ColumnData::Int($v) => $body,
-            ColumnData::Number($v) => $body,
-            ColumnData::Bool($v) => $body,
-            ColumnData::Str($v) => $body,
-            ColumnData::Date($v) => $body,
-            ColumnData::Enum($v) => $body,
-            ColumnData::Ref {
-                keys: $ref_keys,
-                rows: $ref_rows,
-                ..
-            } => $ref_body,
-            ColumnData::List { .. } | ColumnData::Skipped => {}
-        }
-    };
+fn rebuild_bits(bits: &mut Bits, change: impl FnOnce(&mut Vec<bool>)) {
+    let mut values: Vec<bool> = (0..bits.len())
+        .map(|idx| bits.get(idx).unwrap_or(false))
+        .collect();
+    change(&mut values);
+    let mut rebuilt = Bits::default();
+    for value in values {
+        rebuilt.push(value);
+    }
+    *bits = rebuilt;
 }
 
-/// Removes element `idx` of a flat column (lists handled by the caller).
+/// Removes element `idx` of a flat column.
 fn remove_flat(data: &mut ColumnData, idx: usize) {
-    each_vec!(data, v => { v.remove(idx); }, keys, rows => { keys.remove(idx); rows.remove(idx); });
+    match data {
+        ColumnData::Int(v) => {
+            v.remove(idx);
+        }
+        ColumnData::Number(v) => {
+            v.remove(idx);
+        }
+        ColumnData::Bool(bits) => rebuild_bits(bits, |v| {
+            v.remove(idx);
+        }),
+        ColumnData::Str(v) => {
+            v.remove(idx);
+        }
+        ColumnData::Date(v) => {
+            v.remove(idx);
+        }
+        ColumnData::Enum(v) => {
+            v.remove(idx);
+        }
+        ColumnData::Ref { rows, dangling, .. } => {
+            rows.remove(idx);
+            let idx = idx as u32;
+            *dangling = dangling
+                .drain()
+                .filter(|(i, _)| *i != idx)
+                .map(|(i, key)| (if i > idx { i - 1 } else { i }, key))
+                .collect();
+        }
+        ColumnData::List { .. } | ColumnData::Skipped => {}
+    }
 }
 
-/// Moves the only element of `from` to position `idx` of `data`.
-fn insert_flat(data: &mut ColumnData, idx: usize, from: ColumnData) {
-    match (data, from) {
-        (ColumnData::Int(v), ColumnData::Int(f)) => v.splice(idx..idx, f).for_each(drop),
-        (ColumnData::Number(v), ColumnData::Number(f)) => v.splice(idx..idx, f).for_each(drop),
-        (ColumnData::Bool(v), ColumnData::Bool(f)) => v.splice(idx..idx, f).for_each(drop),
-        (ColumnData::Str(v), ColumnData::Str(f)) => v.splice(idx..idx, f).for_each(drop),
-        (ColumnData::Date(v), ColumnData::Date(f)) => v.splice(idx..idx, f).for_each(drop),
-        (ColumnData::Enum(v), ColumnData::Enum(f)) => v.splice(idx..idx, f).for_each(drop),
-        (ColumnData::Ref { keys, rows, .. }, ColumnData::Ref { keys: fk, .. }) => {
-            let n = fk.len();
-            keys.splice(idx..idx, fk).for_each(drop);
-            rows.splice(idx..idx, std::iter::repeat_n(NO_ROW, n))
-                .for_each(drop);
+/// Inserts a value at element `idx` of a flat column.
+fn insert_flat(data: &mut ColumnData, idx: usize, value: Stored) {
+    match (data, value) {
+        (ColumnData::Int(v), value) => {
+            v.insert(idx, if let Stored::Int(x) = value { x } else { 0 })
         }
-        _ => {}
+        (ColumnData::Number(v), value) => v.insert(
+            idx,
+            if let Stored::Number(x) = value {
+                x
+            } else {
+                0.0
+            },
+        ),
+        (ColumnData::Bool(bits), value) => {
+            rebuild_bits(bits, |v| v.insert(idx, matches!(value, Stored::Bool(true))))
+        }
+        (ColumnData::Str(v), value) => v.insert(
+            idx,
+            if let Stored::Sym(x) = value {
+                x
+            } else {
+                Sym::default()
+            },
+        ),
+        (ColumnData::Date(v), value) => {
+            v.insert(idx, if let Stored::Date(x) = value { x } else { 0 })
+        }
+        (ColumnData::Enum(v), value) => {
+            v.insert(idx, if let Stored::Enum(x) = value { x } else { 0 })
+        }
+        (ColumnData::Ref { rows, dangling, .. }, value) => {
+            rows.insert(idx, NO_ROW);
+            let at = idx as u32;
+            let mut shifted: FxHashMap<u32, Sym> = dangling
+                .drain()
+                .map(|(i, key)| (if i >= at { i + 1 } else { i }, key))
+                .collect();
+            // Placed as dangling; `resolve_into` turns the key into its row.
+            if let Stored::RefKey(key) = value {
+                shifted.insert(at, key);
+            }
+            *dangling = shifted;
+        }
+        (ColumnData::List { .. } | ColumnData::Skipped, _) => {}
     }
 }
 
@@ -147,7 +203,7 @@ impl Dataset {
             ColumnData::Number(v) => v
                 .get(idx)
                 .map_or(OwnedCell::Null, |x| OwnedCell::Number(*x)),
-            ColumnData::Bool(v) => v.get(idx).map_or(OwnedCell::Null, |x| OwnedCell::Bool(*x)),
+            ColumnData::Bool(v) => v.get(idx).map_or(OwnedCell::Null, OwnedCell::Bool),
             ColumnData::Str(v) => v.get(idx).map_or(OwnedCell::Null, |x| {
                 OwnedCell::Str(self.interner.resolve(x).to_string())
             }),
@@ -161,9 +217,11 @@ impl Dataset {
                     .map_or(OwnedCell::Null, |name| OwnedCell::Str(name.clone())),
                 _ => OwnedCell::Null,
             },
-            ColumnData::Ref { keys, .. } => keys.get(idx).map_or(OwnedCell::Null, |x| {
-                OwnedCell::Str(self.interner.resolve(x).to_string())
-            }),
+            ColumnData::Ref { .. } => self
+                .ref_key(schema, data, idx)
+                .map_or(OwnedCell::Null, |x| {
+                    OwnedCell::Str(self.interner.resolve(&x).to_string())
+                }),
             ColumnData::List { .. } | ColumnData::Skipped => OwnedCell::Null,
         }
     }
@@ -200,6 +258,7 @@ impl Dataset {
     /// Removes a record; returns it, for undo.
     pub fn remove_row(&mut self, schema: &DataSchema, coll: usize, row: usize) -> Vec<OwnedCell> {
         let record = self.record(schema, coll, row);
+        let references = self.references_into(schema, coll);
         let collection = &mut self.collections[coll];
         let len = collection.len;
         for column in &mut collection.columns {
@@ -224,7 +283,7 @@ impl Dataset {
             collection.positions.remove(row);
         }
         collection.len -= 1;
-        self.reindex(schema, coll);
+        self.reindex(schema, coll, references);
         record
     }
 
@@ -237,8 +296,8 @@ impl Dataset {
         record: &[OwnedCell],
     ) -> Result<(), CellError> {
         let fields = &schema.collections[coll].fields;
-        // Build every value first, so a refused one changes nothing.
-        let mut built: Vec<(ColumnData, Vec<ColumnData>, bool)> = Vec::new();
+        // Check every value first, so a refused one changes nothing.
+        let mut built: Vec<(Stored, Vec<Stored>, bool)> = Vec::new();
         for (field_idx, (field, value)) in fields
             .iter()
             .zip(record.iter().chain(std::iter::repeat(&OwnedCell::Null)))
@@ -251,7 +310,7 @@ impl Dataset {
                 self.collections[coll].columns[field_idx].data,
                 ColumnData::Skipped
             ) {
-                built.push((ColumnData::Skipped, Vec::new(), false));
+                built.push((Stored::Default, Vec::new(), false));
                 continue;
             }
             if null && !field.optional && !matches!(field.ty, FieldType::List(_)) {
@@ -259,45 +318,33 @@ impl Dataset {
                     expected: schema.scalar_name(scalar),
                 });
             }
-            let mut one = empty_scalar_column(scalar);
-            let mut items = Vec::new();
             match (field.ty, value) {
                 (FieldType::List(_), OwnedCell::List(values)) => {
-                    for item in values {
-                        let mut cell = empty_scalar_column(scalar);
-                        push_scalar(
-                            schema,
-                            &mut self.interner,
-                            &mut cell,
-                            scalar,
-                            item.as_cell(),
-                        )?;
-                        items.push(cell);
-                    }
+                    let items = values
+                        .iter()
+                        .map(|item| self.stored(schema, scalar, item))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    built.push((Stored::Default, items, false));
                 }
-                (FieldType::List(_), OwnedCell::Null) => {}
+                (FieldType::List(_), OwnedCell::Null) => {
+                    built.push((Stored::Default, Vec::new(), false))
+                }
                 (FieldType::List(_), _) => {
                     return Err(CellError::WrongType {
                         expected: schema.field_type_name(field.ty),
                         found: "a single value".into(),
                     });
                 }
-                (_, OwnedCell::Null) => super::push_default(&mut one),
-                (_, value) => push_scalar(
-                    schema,
-                    &mut self.interner,
-                    &mut one,
-                    scalar,
-                    value.as_cell(),
-                )?,
+                (_, OwnedCell::Null) => built.push((Stored::Default, Vec::new(), true)),
+                (_, value) => built.push((self.stored(schema, scalar, value)?, Vec::new(), false)),
             }
-            built.push((one, items, null));
         }
+        let references = self.references_into(schema, coll);
         let collection = &mut self.collections[coll];
         let len = collection.len;
-        for (column, (one, items, null)) in collection.columns.iter_mut().zip(built) {
+        for (column, (value, items, null)) in collection.columns.iter_mut().zip(built) {
             let mut nulls = bits_to_bools(column, len);
-            nulls.insert(row, null && !matches!(column.data, ColumnData::List { .. }));
+            nulls.insert(row, null);
             match &mut column.data {
                 ColumnData::List {
                     offsets,
@@ -314,7 +361,7 @@ impl Dataset {
                     }
                 }
                 ColumnData::Skipped => {}
-                data => insert_flat(data, row, one),
+                data => insert_flat(data, row, value),
             }
             bools_to_bits(column, &nulls);
         }
@@ -323,30 +370,180 @@ impl Dataset {
             collection.positions.insert(row, u64::MAX);
         }
         collection.len += 1;
-        self.reindex(schema, coll);
+        self.reindex(schema, coll, references);
+        self.resolve_own_refs(coll);
         Ok(())
     }
 
-    /// Rebuilds the key index of `coll` and resolves every reference again
-    /// (rows move when records are removed or inserted).
-    fn reindex(&mut self, schema: &DataSchema, coll: usize) {
-        if let Some(key_field) = schema.collections[coll].key {
-            let collection = &mut self.collections[coll];
-            collection.key_index.clear();
-            if let ColumnData::Str(keys) = &collection.columns[key_field].data {
-                for (row, key) in keys.iter().enumerate() {
-                    collection.key_index.entry(*key).or_insert(row as u32);
+    /// Resolves the dangling references of `coll`'s own fields whose key a
+    /// record now has (the references of a record just inserted).
+    fn resolve_own_refs(&mut self, coll: usize) {
+        let targets: Vec<(usize, usize)> = self.collections[coll]
+            .columns
+            .iter()
+            .enumerate()
+            .filter_map(|(field, column)| match &column.data {
+                ColumnData::Ref { target, .. } => Some((field, *target as usize)),
+                ColumnData::List { items, .. } => match items.as_ref() {
+                    ColumnData::Ref { target, .. } => Some((field, *target as usize)),
+                    _ => None,
+                },
+                _ => None,
+            })
+            .collect();
+        for (field, target) in targets {
+            let found: Vec<(u32, u32)> = {
+                let data = match &self.collections[coll].columns[field].data {
+                    ColumnData::List { items, .. } => items.as_ref(),
+                    data => data,
+                };
+                let ColumnData::Ref { dangling, .. } = data else {
+                    continue;
+                };
+                dangling
+                    .iter()
+                    .filter_map(|(idx, key)| {
+                        self.collections[target]
+                            .key_index
+                            .get(key)
+                            .map(|row| (*idx, *row))
+                    })
+                    .collect()
+            };
+            let data = match &mut self.collections[coll].columns[field].data {
+                ColumnData::List { items, .. } => items.as_mut(),
+                data => data,
+            };
+            if let ColumnData::Ref { rows, dangling, .. } = data {
+                for (idx, row) in found {
+                    rows[idx as usize] = row;
+                    dangling.remove(&idx);
                 }
             }
         }
-        let key_indexes: Vec<_> = self
-            .collections
-            .iter()
-            .map(|c| c.key_index.clone())
-            .collect();
-        for collection in &mut self.collections {
-            for column in &mut collection.columns {
-                super::resolve_refs(&mut column.data, &key_indexes);
+    }
+
+    /// `value` checked against `ty`, strings interned.
+    fn stored(
+        &mut self,
+        schema: &DataSchema,
+        ty: ScalarType,
+        value: &OwnedCell,
+    ) -> Result<Stored, CellError> {
+        let wrong = |found: &str| CellError::WrongType {
+            expected: schema.scalar_name(ty),
+            found: found.into(),
+        };
+        Ok(match (ty, value) {
+            (ScalarType::Int, OwnedCell::Int(x)) => Stored::Int(*x),
+            (ScalarType::Number, OwnedCell::Int(x)) => Stored::Number(*x as f64),
+            (ScalarType::Number, OwnedCell::Number(x)) => Stored::Number(*x),
+            (ScalarType::Bool, OwnedCell::Bool(x)) => Stored::Bool(*x),
+            (ScalarType::String, OwnedCell::Str(text)) => {
+                Stored::Sym(self.interner.intern_extra(text))
+            }
+            (ScalarType::Ref(_), OwnedCell::Str(text)) => {
+                Stored::RefKey(self.interner.intern_extra(text))
+            }
+            (ScalarType::Date, OwnedCell::Str(text)) => Stored::Date(
+                super::parse_date(text).ok_or_else(|| CellError::InvalidDate(text.clone()))?,
+            ),
+            (ScalarType::Enum(idx), OwnedCell::Str(text)) => {
+                let variants = &schema.enums[idx as usize].variants;
+                Stored::Enum(variants.iter().position(|v| v == text).ok_or_else(|| {
+                    CellError::UnknownVariant {
+                        value: text.clone(),
+                        variants: variants.clone(),
+                    }
+                })? as u16)
+            }
+            (_, OwnedCell::Null) => Stored::Default,
+            (_, OwnedCell::Bool(_)) => return Err(wrong("a boolean")),
+            (_, OwnedCell::Int(_)) => return Err(wrong("an integer")),
+            (_, OwnedCell::Number(_)) => return Err(wrong("a number")),
+            (_, OwnedCell::Str(_)) => return Err(wrong("a string")),
+            (_, OwnedCell::List(_)) => return Err(wrong("a list")),
+        })
+    }
+
+    /// The key each reference into `coll` names, by collection, field and
+    /// element, taken before rows move.
+    fn references_into(
+        &self,
+        schema: &DataSchema,
+        coll: usize,
+    ) -> Vec<(usize, usize, Vec<Option<Sym>>)> {
+        let mut found = Vec::new();
+        for (source, collection) in self.collections.iter().enumerate() {
+            for (field, column) in collection.columns.iter().enumerate() {
+                let data = match &column.data {
+                    ColumnData::List { items, .. } => items.as_ref(),
+                    data => data,
+                };
+                if let ColumnData::Ref { target, rows, .. } = data
+                    && *target as usize == coll
+                {
+                    let keys = (0..rows.len())
+                        .map(|idx| self.ref_key(schema, data, idx))
+                        .collect();
+                    found.push((source, field, keys));
+                }
+            }
+        }
+        found
+    }
+
+    /// Rebuilds the key index of `coll` and resolves the references into it
+    /// again from the keys they named (rows move when records are removed or
+    /// inserted; a reference may start or stop dangling).
+    fn reindex(
+        &mut self,
+        schema: &DataSchema,
+        coll: usize,
+        references: Vec<(usize, usize, Vec<Option<Sym>>)>,
+    ) {
+        if let Some(key_field) = schema.collections[coll].key {
+            let keys = match &self.collections[coll].columns[key_field].data {
+                ColumnData::Str(keys) => keys.clone(),
+                _ => Vec::new(),
+            };
+            self.collections[coll].key_index = KeyIndex::new(keys);
+        }
+        let mut rows_of: FxHashMap<Sym, u32> = FxHashMap::default();
+        for (source, field, keys) in references {
+            for (idx, key) in keys.iter().enumerate() {
+                if let Some(key) = key
+                    && !rows_of.contains_key(key)
+                {
+                    let row = self.collections[coll]
+                        .key_index
+                        .get(key)
+                        .copied()
+                        .unwrap_or(NO_ROW);
+                    rows_of.insert(*key, row);
+                }
+                let _ = idx;
+            }
+            let column = &mut self.collections[source].columns[field];
+            let data = match &mut column.data {
+                ColumnData::List { items, .. } => items.as_mut(),
+                data => data,
+            };
+            let (len, known) = (keys.len(), &rows_of);
+            if let ColumnData::Ref { rows, dangling, .. } = data
+                && rows.len() == len
+            {
+                dangling.clear();
+                for (idx, key) in keys.into_iter().enumerate() {
+                    match key.map(|k| (k, known.get(&k).copied().unwrap_or(NO_ROW))) {
+                        Some((_, row)) if row != NO_ROW => rows[idx] = row,
+                        Some((key, _)) => {
+                            rows[idx] = NO_ROW;
+                            dangling.insert(idx as u32, key);
+                        }
+                        None => rows[idx] = NO_ROW,
+                    }
+                }
             }
         }
     }

@@ -89,7 +89,7 @@ pub fn dump(schema: &DataSchema, dataset: &Dataset) -> String {
                 .map(|column| match column.data {
                     ColumnData::Skipped => "-".into(),
                     _ if column.is_null(row) => "null".into(),
-                    _ => cell_text(dataset, &column.data, row),
+                    _ => cell_text(schema, dataset, &column.data, row),
                 })
                 .collect();
             let _ = writeln!(out, "  {}", cells.join(" | "));
@@ -98,22 +98,28 @@ pub fn dump(schema: &DataSchema, dataset: &Dataset) -> String {
     out
 }
 
-fn cell_text(dataset: &Dataset, data: &ColumnData, row: usize) -> String {
-    let text = |sym| dataset.interner.resolve(sym).to_string();
+fn cell_text(schema: &DataSchema, dataset: &Dataset, data: &ColumnData, row: usize) -> String {
+    let text = |sym: &crate::data::Sym| dataset.interner.resolve(sym).to_string();
     match data {
         ColumnData::Int(values) => values[row].to_string(),
         ColumnData::Number(values) => values[row].to_string(),
-        ColumnData::Bool(values) => values[row].to_string(),
+        ColumnData::Bool(values) => values.get(row).unwrap_or_default().to_string(),
         ColumnData::Str(values) => format!("{:?}", text(&values[row])),
         ColumnData::Date(values) => format_date(values[row]),
         ColumnData::Enum(values) => format!("#{}", values[row]),
-        ColumnData::Ref { keys, rows, .. } => match rows[row] {
-            NO_ROW => format!("{}->none", text(&keys[row])),
-            target => format!("{}->{}", text(&keys[row]), target),
-        },
+        ColumnData::Ref { rows, .. } => {
+            let key = dataset
+                .ref_key(schema, data, row)
+                .map(|sym| text(&sym))
+                .unwrap_or_default();
+            match rows[row] {
+                NO_ROW => format!("{key}->none"),
+                target => format!("{key}->{target}"),
+            }
+        }
         ColumnData::List { offsets, items } => {
             let items: Vec<String> = (offsets[row] as usize..offsets[row + 1] as usize)
-                .map(|item| cell_text(dataset, items, item))
+                .map(|item| cell_text(schema, dataset, items, item))
                 .collect();
             format!("[{}]", items.join(", "))
         }

@@ -45,18 +45,30 @@ pub fn dangling_refs(schema: &DataSchema, dataset: &Dataset) -> Vec<DataError> {
         let src = dataset.sources.get(source);
         let coll_schema = &schema.collections[coll_idx];
         for (field_idx, column) in collection.columns.iter().enumerate() {
-            let (target, keys, rows, offsets) = match &column.data {
-                ColumnData::Ref { target, keys, rows } => (*target, keys, rows, None),
+            let (target, dangling, rows, offsets) = match &column.data {
+                ColumnData::Ref {
+                    target,
+                    dangling,
+                    rows,
+                } => (*target, dangling, rows, None),
                 ColumnData::List { offsets, items } => match items.as_ref() {
-                    ColumnData::Ref { target, keys, rows } => (*target, keys, rows, Some(offsets)),
+                    ColumnData::Ref {
+                        target,
+                        dangling,
+                        rows,
+                    } => (*target, dangling, rows, Some(offsets)),
                     _ => continue,
                 },
                 _ => continue,
             };
-            for (item, (key, row)) in keys.iter().zip(rows).enumerate() {
+            for (item, row) in rows.iter().enumerate() {
                 if *row != NO_ROW {
                     continue;
                 }
+                // A null reference has no key; a dangling one keeps the key written.
+                let Some(key) = dangling.get(&(item as u32)) else {
+                    continue;
+                };
                 let record = match offsets {
                     None => item,
                     // The record whose item range holds `item`.
@@ -74,6 +86,7 @@ pub fn dangling_refs(schema: &DataSchema, dataset: &Dataset) -> Vec<DataError> {
                 let help = if target_keys.len() <= SUGGEST_LIMIT {
                     let candidates: Vec<&str> = target_keys
                         .keys()
+                        .iter()
                         .map(|sym| dataset.interner.resolve(sym))
                         .collect();
                     match diag::did_you_mean(&key, candidates.iter().copied()) {

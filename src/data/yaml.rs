@@ -209,7 +209,7 @@ impl<'a> Loader<'a, '_> {
     /// Records a refused value of field `field` of `coll` at `start..end`.
     fn reject(
         &mut self,
-        error: CellError,
+        error: impl Into<Box<CellError>>,
         start: usize,
         end: usize,
         coll: usize,
@@ -217,7 +217,7 @@ impl<'a> Loader<'a, '_> {
     ) -> Result<(), Halt> {
         let schema = self.builder.schema();
         let collection = &schema.collections[coll];
-        let error = error.at(
+        let error = (*error.into()).at(
             self.text,
             span(start, end),
             &collection.name,
@@ -513,7 +513,7 @@ impl<'a> Loader<'a, '_> {
         value: &str,
         style: ScalarStyle,
         tag: &Option<Cow<'_, Tag>>,
-    ) -> Result<(), CellError> {
+    ) -> crate::data::CellResult {
         match scalar_kind(value, style, tag.as_deref()) {
             ScalarKind::Null => self.builder.set(coll, field, Cell::Null),
             ScalarKind::Plain => self.builder.set_text(coll, field, value),

@@ -11,6 +11,8 @@
 //! error gets [`Type::Unknown`], which is compatible with everything, so one
 //! mistake is reported once.
 
+pub mod lint;
+
 use miette::{Diagnostic, SourceSpan};
 use rustc_hash::FxHashMap;
 use thiserror::Error;

@@ -9,6 +9,8 @@
 
 pub mod check;
 pub mod explain;
+pub mod fmt;
+pub mod lint;
 pub mod params_file;
 pub mod repl;
 pub mod rules;
@@ -49,6 +51,16 @@ pub enum Command {
     /// Exit status: 0 when no violation of severity error is found, 1 when
     /// some are, 2 on a usage, policy or data error.
     Check(check::CheckArgs),
+    /// Lay policy files out the canonical way, keeping every comment.
+    ///
+    /// Exit status: 0 when every file is formatted, 1 with `--check` when
+    /// some file is not (a diff is printed), 2 when a file does not parse.
+    Fmt(fmt::FmtArgs),
+    /// Run the static checks of policy files alone, without data.
+    ///
+    /// Exit status: 0 without errors (warnings are printed), 1 with
+    /// `--deny-warnings` and warnings, 2 with errors.
+    Lint(lint::LintArgs),
     /// Explain one violation: the values that decided it, as a tree that
     /// follows the condition, and the smallest change that would fix it.
     ///
@@ -255,6 +267,8 @@ pub fn run() -> ExitCode {
     install_report_handler();
     let code = match cli.command {
         Command::Check(args) => check::run(&args),
+        Command::Fmt(args) => fmt::run(&args),
+        Command::Lint(args) => lint::run(&args),
         Command::Rules(args) => rules::run(&args),
         Command::Repl(args) => repl::run(&args),
         Command::Explain(args) => explain::run(&args),
@@ -296,6 +310,17 @@ pub fn report_errors<E: Diagnostic + Send + Sync + 'static>(errors: Vec<E>) {
     }
     if n_errors > 1 {
         eprintln!("{n_errors} errors");
+    }
+    if n_warnings > 1 {
+        eprintln!("{n_warnings} warnings");
+    }
+}
+
+/// Prints warnings to stderr, with their count.
+pub fn report_warnings<E: Diagnostic + Send + Sync + 'static>(warnings: Vec<E>) {
+    let n_warnings = warnings.len();
+    for warning in warnings {
+        eprintln!("{:?}", miette::Report::new(warning));
     }
     if n_warnings > 1 {
         eprintln!("{n_warnings} warnings");

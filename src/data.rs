@@ -22,7 +22,9 @@
 
 mod chunk;
 pub mod csv;
+pub mod edit;
 pub mod json;
+pub mod refs;
 mod strings;
 pub mod yaml;
 
@@ -380,7 +382,12 @@ impl KeyIndex {
         self.map().get(key)
     }
 
-    /// Whether a record has key `key`.
+    /// The keys, by row.
+    pub fn keys(&self) -> &[Sym] {
+        &self.keys
+    }
+
+    /// Whether a record has this key.
     pub fn contains_key(&self, key: &Sym) -> bool {
         self.map().contains_key(key)
     }
@@ -1000,6 +1007,55 @@ pub enum DataError {
         /// Name.
         name: String,
     },
+    /// A reference whose key names no record (only with `--strict-refs`;
+    /// otherwise rules read it as null).
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    DanglingReference(Box<DanglingReference>),
+}
+
+/// A reference whose key names no record (only with `--strict-refs`).
+///
+/// `{"people": [{"id": "a", "team": "t9"}], "teams": []}` triggers it.
+#[derive(Debug, Error, Diagnostic)]
+#[error("`{field}` refers to `{key}`, but no record of `{target}` has that key")]
+#[diagnostic(code(E0515), help("{help}"))]
+pub struct DanglingReference {
+    /// The file.
+    #[source_code]
+    pub src: SourceText,
+    /// The record holding the reference.
+    #[label("this record")]
+    pub span: SourceSpan,
+    /// `collection.field`.
+    pub field: String,
+    /// The key as written.
+    pub key: String,
+    /// The referenced collection.
+    pub target: String,
+    /// Did-you-mean, or how to fix it.
+    pub help: String,
+}
+
+impl DataError {
+    /// A reference naming no record (`--strict-refs`).
+    pub fn dangling(
+        src: SourceText,
+        span: SourceSpan,
+        field: String,
+        key: String,
+        target: String,
+        help: String,
+    ) -> DataError {
+        DataError::DanglingReference(Box::new(DanglingReference {
+            src,
+            span,
+            field,
+            key,
+            target,
+            help,
+        }))
+    }
 }
 
 /// At most this many data errors are collected before a loader stops.

@@ -85,6 +85,10 @@ codes! {
     "E0310" "malformed-rule" "check" "a rule's statements are missing, repeated or out of order";
     "E0311" "non-constant-param" "check" "a param's default or override is not a constant";
     "E0312" "ambiguous-variant" "check" "a bare name is a variant of several enums";
+    "E0313" "constant-require" "check" "a `require` reads no record, so it holds for every entity or for none";
+    "W0350" "unused-param" "check" "a param is read by no rule of its policy";
+    "W0351" "unguarded-optional" "check" "a field is read through an optional reference without a null check";
+    "W0352" "unused-let" "check" "a `let` binding is read nowhere";
     "E0330" "recursive-function" "check" "a function calls itself, directly or through others";
     "E0331" "scope-without-param" "check" "a policy has a `scope` block but no `scope` param";
     "E0332" "invalid-policy-date" "check" "an `effective` date is not a valid YYYY-MM-DD date";
@@ -106,6 +110,7 @@ codes! {
     "E0512" "unreadable-data" "data" "a data file or directory cannot be read";
     "E0513" "duplicate-data-field" "data" "a record gives the same field twice";
     "E0514" "duplicate-data-collection" "data" "the data gives the same collection twice";
+    "E0515" "dangling-reference" "data" "with --strict-refs: a reference names no record of its collection";
     "E0401" "unsupported-for-source" "compile" "a `for` ranges over something other than a collection";
     "E0402" "script-syntax" "compile" "a rhai script does not compile";
     "E0601" "division-by-zero" "eval" "a division by zero while evaluating a rule";

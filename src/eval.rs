@@ -276,6 +276,16 @@ impl<'a> Evaluator<'a> {
                     .row_key_sym(*target, *target_row)
                     .map(|s| self.resolve(s).to_string())
                     .unwrap_or_default(),
+                // A dangling reference is null when read, but its key was
+                // written; filled in below.
+                Value::Null
+                    if matches!(
+                        self.data.collections[coll as usize].columns[*field as usize].data,
+                        ColumnData::Ref { .. }
+                    ) =>
+                {
+                    String::new()
+                }
                 other => other.to_display(self),
             };
             parts.push(text);

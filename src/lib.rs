@@ -23,6 +23,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod analyze;
 pub mod ast;
 pub mod check;
 pub mod cli;
@@ -31,6 +32,7 @@ pub mod data;
 pub mod diag;
 pub mod eval;
 pub mod explain;
+pub mod fmt;
 pub mod policytest;
 pub mod program;
 pub mod render;
@@ -69,6 +71,10 @@ pub enum Error {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Check(#[from] check::CheckError),
+    /// The checks that need a typed program (constant requires, warnings).
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Lint(#[from] check::lint::LintError),
     /// Compile.
     #[error(transparent)]
     #[diagnostic(transparent)]

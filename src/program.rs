@@ -16,7 +16,7 @@ use crate::ast::{self, Lowerer, TestDecl};
 use crate::compile::{self, Plan};
 use crate::resolve::{self, ParamOrigin, ParamOverride, ResolveError, ResolvedScript};
 use crate::source::{SourceId, SourceMap, SourceText, Span};
-use crate::{Error, check};
+use crate::{Error, analyze, check};
 
 /// Where a policy file lives.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -177,6 +177,24 @@ struct Loaded {
 
 /// Parses `files` and everything they import; compiles with `params`.
 pub fn compile(files: &[PolicyFile], params: &[ParamArg]) -> Result<Frontend, Vec<Error>> {
+    let analysis = analyze::analyze(files, params, analyze::Options::default());
+    match analysis.frontend {
+        Some(frontend) if analysis.errors.is_empty() => Ok(frontend),
+        _ => Err(analysis.errors),
+    }
+}
+
+/// The front end with every stage reporting all it can, into `out`: the
+/// body of [`analyze::analyze`], which documents how far it goes after an
+/// error. Gives the [`Frontend`] when there is no error.
+pub(crate) fn front_end(
+    files: &[PolicyFile],
+    params: &[ParamArg],
+    options: analyze::Options,
+    out: &mut analyze::Analysis,
+) -> Option<Frontend> {
+    let mut broken = false;
+    let mut syntax_errors: Vec<Error> = Vec::new();
     let mut sources = SourceMap::new();
     let mut lowerer = Lowerer::new();
     let mut errors: Vec<Error> = Vec::new();
@@ -199,7 +217,8 @@ pub fn compile(files: &[PolicyFile], params: &[ParamArg]) -> Result<Frontend, Ve
         let ast = match lowerer.lower_file(id, &text) {
             Ok(ast) => Some(ast),
             Err(error) => {
-                errors.push(error.into());
+                broken = true;
+                syntax_errors.extend(analyze::all_syntax_errors(&text, error));
                 None
             }
         };
@@ -235,6 +254,29 @@ pub fn compile(files: &[PolicyFile], params: &[ParamArg]) -> Result<Frontend, Ve
     }
     if let Some(error) = import_cycle(&loaded, &sources) {
         errors.push(Error::Resolve(error));
+    }
+    let declares_schema =
+        |entry: &Loaded| entry.ast.as_ref().is_some_and(|a| !a.schemas.is_empty());
+    if options.bundled_schema_fallback && !broken && !loaded.iter().any(declares_schema) {
+        for bundled in crate::bundled_policies() {
+            let text = SourceText::from_string(bundled.name.as_str(), bundled.text.as_str());
+            let id = sources.add(text.clone());
+            if let Ok(ast) = lowerer.lower_file(id, &text)
+                && !ast.schemas.is_empty()
+                && ast.policies.is_empty()
+            {
+                out.notes.push(format!(
+                    "no schema among the given files: checked against the bundled schema `{}`",
+                    bundled.name
+                ));
+                loaded.push(Loaded {
+                    file: bundled,
+                    id,
+                    ast: Some(ast),
+                    imports: Vec::new(),
+                });
+            }
+        }
     }
 
     // rhai scripts named by `script` blocks.
@@ -293,8 +335,10 @@ pub fn compile(files: &[PolicyFile], params: &[ParamArg]) -> Result<Frontend, Ve
             Err(error) => errors.push(error.into()),
         }
     }
+    out.errors.append(&mut syntax_errors);
     if !errors.is_empty() {
-        return Err(errors);
+        out.errors.append(&mut errors);
+        return None;
     }
     let mut tests = Vec::new();
     let mut asts = Vec::new();
@@ -310,13 +354,38 @@ pub fn compile(files: &[PolicyFile], params: &[ParamArg]) -> Result<Frontend, Ve
             asts.push(ast);
         }
     }
-    let resolved = resolve::resolve(asts, scripts, overrides, &sources)
-        .map_err(|errors| errors.into_iter().map(Error::from).collect::<Vec<_>>())?;
-    let checked = check::check(&resolved, &sources)
-        .map_err(|errors| errors.into_iter().map(Error::from).collect::<Vec<_>>())?;
-    let plan = compile::compile(&checked, &sources)
-        .map_err(|errors| errors.into_iter().map(Error::from).collect::<Vec<_>>())?;
-    Ok(Frontend { plan, tests })
+    let keep = |error: &Error| !broken || !analyze::is_knock_on(error);
+    let resolved = match resolve::resolve(asts, scripts, overrides, &sources) {
+        Ok(resolved) => resolved,
+        Err(errors) => {
+            out.errors
+                .extend(errors.into_iter().map(Error::from).filter(keep));
+            return None;
+        }
+    };
+    let checked = match check::check(&resolved, &sources) {
+        Ok(checked) => checked,
+        Err(errors) => {
+            out.errors
+                .extend(errors.into_iter().map(Error::from).filter(keep));
+            return None;
+        }
+    };
+    for found in check::lint::lint(&resolved, &checked, &sources) {
+        if found.is_warning() {
+            out.warnings.push(found.into());
+        } else {
+            out.errors.push(found.into());
+        }
+    }
+    match compile::compile(&checked, &sources) {
+        Ok(plan) if out.errors.is_empty() => Some(Frontend { plan, tests }),
+        Ok(_) => None,
+        Err(errors) => {
+            out.errors.extend(errors.into_iter().map(Error::from));
+            None
+        }
+    }
 }
 
 fn read_target(importer: &PolicyFile, path: &str) -> Result<PolicyFile, String> {

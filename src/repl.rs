@@ -17,8 +17,9 @@ use std::path::{Path, PathBuf};
 
 use miette::Diagnostic;
 
-use crate::compile::Plan;
+use crate::compile::{PExpr, Plan};
 use crate::data::Dataset;
+use crate::data::edit::OwnedCell;
 use crate::explain::Violation;
 use crate::program::{ParamArg, PolicyFile};
 use crate::{Error, compile_policies};
@@ -31,6 +32,19 @@ const DIFF_LINES: usize = 20;
 enum Undo {
     /// A param change: `POLICY.NAME` and its previous override, if any.
     Param(String, Option<String>),
+    /// A record change: collection, the change's undo, and its text.
+    Record(usize, RecordUndo),
+}
+
+/// How to take back a record change.
+#[derive(Clone, Debug)]
+enum RecordUndo {
+    /// Set field `field` of row `row` back to the value.
+    Edit(usize, usize, OwnedCell),
+    /// Put the record back at row `row`.
+    Delete(usize, Vec<OwnedCell>),
+    /// Remove the record added at row `row`.
+    Add(usize),
 }
 
 /// A what-if session.
@@ -47,6 +61,10 @@ pub struct Session {
     undo: Vec<Undo>,
     /// Indexes over the data, kept across re-evaluations.
     cache: crate::eval::IndexCache,
+    /// Record changes in force, in order, as written (for `:save`).
+    changes: Vec<String>,
+    /// The schema the data was loaded with (every field kept).
+    schema: crate::data::DataSchema,
 }
 
 /// Whether rule `rule_idx` reads param `policy.param`.
@@ -60,6 +78,234 @@ fn reads_param(plan: &Plan, rule_idx: usize, policy: &str, param: &str) -> bool 
                     .is_some_and(|value| value.name == param)
         })
     })
+}
+
+/// Whether rule `rule_idx` can see a change to the records of `coll`: it
+/// reads that collection, or a collection whose references point into it
+/// (a removed record leaves them dangling).
+fn touches(plan: &Plan, rule_idx: usize, coll: usize) -> bool {
+    let schema = &plan.schema.data;
+    let mut colls = vec![coll as u32];
+    for (idx, collection) in schema.collections.iter().enumerate() {
+        let refers = collection.fields.iter().any(|f| matches!(f.ty, crate::data::FieldType::Scalar(crate::data::ScalarType::Ref(t)) | crate::data::FieldType::List(crate::data::ScalarType::Ref(t)) if t as usize == coll));
+        if refers && !colls.contains(&(idx as u32)) {
+            colls.push(idx as u32);
+        }
+    }
+    let rule = &plan.rules[rule_idx];
+    if rule.entity.is_some_and(|c| colls.contains(&c)) {
+        return true;
+    }
+    fn reads(plan: &Plan, expr: &PExpr, colls: &[u32], depth: usize) -> bool {
+        let own = match expr {
+            PExpr::Field { coll, .. } | PExpr::Project { coll, .. } | PExpr::Scan(coll) => {
+                colls.contains(coll)
+            }
+            PExpr::Lookup { index, .. } => plan
+                .indexes
+                .get(*index as usize)
+                .is_some_and(|spec| colls.contains(&spec.coll)),
+            PExpr::Invariant(idx) => {
+                depth < 16
+                    && plan
+                        .invariants
+                        .get(*idx as usize)
+                        .is_some_and(|e| reads(plan, e, colls, depth + 1))
+            }
+            PExpr::CallFn { func, .. } => {
+                depth < 16
+                    && matches!(plan.functions.get(*func as usize).map(|f| &f.kind), Some(crate::compile::FnKind::Bangfu { body, .. }) if reads(plan, body, colls, depth + 1))
+            }
+            _ => false,
+        };
+        let mut children = false;
+        expr.for_each_child(&mut |child| children |= reads(plan, child, colls, depth));
+        own || children
+    }
+    rule.filter
+        .iter()
+        .chain(rule.lets.iter().map(|(_, e)| e))
+        .chain(rule.requires.iter().map(|(e, _)| e))
+        .chain(rule.message.iter())
+        .any(|e| reads(plan, e, &colls, 0))
+}
+
+/// A literal of the session as a value to store.
+fn owned_cell(expr: &crate::ast::Expr) -> Option<OwnedCell> {
+    use crate::ast::{ExprKind, UnaryOp};
+    Some(match &expr.kind {
+        ExprKind::Null => OwnedCell::Null,
+        ExprKind::Bool(b) => OwnedCell::Bool(*b),
+        ExprKind::Int(i) => OwnedCell::Int(*i),
+        ExprKind::Number(n) => OwnedCell::Number(*n),
+        ExprKind::Str(text) | ExprKind::Name(text) => OwnedCell::Str(text.clone()),
+        ExprKind::Unary(UnaryOp::Neg, inner) => match owned_cell(inner)? {
+            OwnedCell::Int(i) => OwnedCell::Int(-i),
+            OwnedCell::Number(n) => OwnedCell::Number(-n),
+            _ => return None,
+        },
+        ExprKind::List(items) => OwnedCell::List(
+            items
+                .iter()
+                .map(|item| owned_cell(&item.value))
+                .collect::<Option<Vec<_>>>()?,
+        ),
+        _ => return None,
+    })
+}
+
+fn parse_literal(text: &str) -> Result<crate::ast::Expr, String> {
+    let source = crate::source::SourceText::from_string("<repl>", text);
+    crate::ast::Lowerer::new()
+        .lower_expr(crate::source::SourceId(0), &source)
+        .map_err(|error| format!("{:?}\n", miette::Report::new(error)))
+}
+
+/// Applies `:edit`, `:delete` or `:add` (`command`, then its arguments) to
+/// `data`; gives the collection changed and how to undo it, or the reason
+/// it was refused. `bangfu check --scenario` replays saved changes with it.
+fn apply_change(
+    data: &mut crate::data::Dataset,
+    schema: &crate::data::DataSchema,
+    command: &str,
+    args: &str,
+) -> Result<(usize, RecordUndo), String> {
+    let (collection, rest) = args
+        .split_once(char::is_whitespace)
+        .map_or((args, ""), |(c, r)| (c, r.trim()));
+    let Some(coll) = schema.collection_index(collection) else {
+        let names: Vec<&str> = schema.collections.iter().map(|c| c.name.as_str()).collect();
+        return Err(format!(
+            "unknown collection `{collection}`; {}\n",
+            crate::diag::help_did_you_mean(collection, "collection", names)
+        ));
+    };
+    let undo = match command {
+        "add" => {
+            let expr = parse_literal(rest)?;
+            let crate::ast::ExprKind::Map(entries) = &expr.kind else {
+                return Err("usage: :add COLLECTION {field: value, …}\n".into());
+            };
+            let fields = &schema.collections[coll].fields;
+            let mut record = vec![OwnedCell::Null; fields.len()];
+            for (key, value) in entries {
+                let name = match &key.kind {
+                    crate::ast::ExprKind::Name(name) | crate::ast::ExprKind::Str(name) => {
+                        name.clone()
+                    }
+                    _ => return Err("field names are written bare: {code: \"…\"}\n".into()),
+                };
+                let Some(field) = schema.collections[coll].field_index(&name) else {
+                    return Err(format!(
+                        "`{collection}` has no field `{name}`; {}\n",
+                        crate::diag::help_did_you_mean(
+                            &name,
+                            "field",
+                            fields.iter().map(|f| f.name.as_str())
+                        )
+                    ));
+                };
+                match owned_cell(value) {
+                    Some(cell) => record[field] = cell,
+                    None => return Err(format!("the value of `{name}` is not a literal\n")),
+                }
+            }
+            if let Some(key_field) = schema.collections[coll].key
+                && let OwnedCell::Str(key) = &record[key_field]
+                && data.find_row(coll, key).is_some()
+            {
+                return Err(format!(
+                    "`{collection}` already has a record with the key `{key}`\n"
+                ));
+            }
+            let row = data.collections[coll].len;
+            if let Err(error) = data.insert_row(schema, coll, row, &record) {
+                return Err(format!("cannot add: {}\n", cell_error_text(&error)));
+            }
+            RecordUndo::Add(row)
+        }
+        _ => {
+            let (key, rest) = rest
+                .split_once(char::is_whitespace)
+                .map_or((rest, ""), |(k, r)| (k.trim_matches('"'), r.trim()));
+            let Some(row) = data.find_row(coll, key) else {
+                return Err(format!("no record of `{collection}` has the key `{key}`\n"));
+            };
+            if command == "delete" {
+                RecordUndo::Delete(row, data.remove_row(schema, coll, row))
+            } else {
+                let Some((field_name, value_text)) =
+                    rest.split_once('=').map(|(f, v)| (f.trim(), v.trim()))
+                else {
+                    return Err("usage: :edit COLLECTION KEY FIELD = VALUE\n".into());
+                };
+                let Some(field) = schema.collections[coll].field_index(field_name) else {
+                    let fields = &schema.collections[coll].fields;
+                    return Err(format!(
+                        "`{collection}` has no field `{field_name}`; {}\n",
+                        crate::diag::help_did_you_mean(
+                            field_name,
+                            "field",
+                            fields.iter().map(|f| f.name.as_str())
+                        )
+                    ));
+                };
+                let value = match parse_literal(value_text).map(|expr| owned_cell(&expr)) {
+                    Ok(Some(value)) => value,
+                    Ok(None) => return Err("the value is not a literal\n".into()),
+                    Err(error) => return Err(error),
+                };
+                match data.set_cell(schema, coll, row, field, &value) {
+                    Ok(old) => RecordUndo::Edit(row, field, old),
+                    Err(error) => {
+                        return Err(format!(
+                            "cannot set `{field_name}`: {}\n",
+                            cell_error_text(&error)
+                        ));
+                    }
+                }
+            }
+        }
+    };
+    Ok((coll, undo))
+}
+
+fn cell_error_text(error: &crate::data::CellError) -> String {
+    use crate::data::CellError;
+    match error {
+        CellError::WrongType { expected, found } => format!("expected {expected}, found {found}"),
+        CellError::NullNotAllowed { expected } => format!("a value is required ({expected})"),
+        CellError::InvalidDate(text) => format!("`{text}` is not a YYYY-MM-DD date"),
+        CellError::UnknownVariant { value, variants } => {
+            format!("`{value}` is not one of {}", variants.join(", "))
+        }
+        CellError::OutOfRange(text) => format!("{text} does not fit in a 64-bit integer"),
+        CellError::Duplicate => "the field is given twice".into(),
+        #[allow(unreachable_patterns)]
+        other => format!("{other:?}"),
+    }
+}
+
+/// Replays record changes saved by `:save` (`:edit …`, `:delete …`,
+/// `:add …` lines) on freshly loaded data.
+pub fn replay_changes(
+    data: &mut crate::data::Dataset,
+    schema: &crate::data::DataSchema,
+    lines: &[String],
+) -> Result<(), String> {
+    for line in lines {
+        let line = line.trim();
+        let (command, args) = line
+            .split_once(char::is_whitespace)
+            .map_or((line, ""), |(c, a)| (c, a.trim()));
+        let command = command.trim_start_matches(':');
+        if !matches!(command, "edit" | "delete" | "add") {
+            return Err(format!("`{line}` is not a record change"));
+        }
+        apply_change(data, schema, command, args)
+            .map_err(|message| format!("`{line}`: {}", message.trim_end()))?;
+    }
+    Ok(())
 }
 
 /// Renders diagnostics as text (for the session's output).
@@ -88,6 +334,18 @@ pub const COMMANDS: &[(&str, &str)] = &[
     (
         ":why",
         ":why RULE KEY                         explain one violation",
+    ),
+    (
+        ":edit",
+        ":edit COLLECTION KEY FIELD = VALUE    change a field of a record, in memory only; prints the diff",
+    ),
+    (
+        ":delete",
+        ":delete COLLECTION KEY                remove a record, in memory only; prints the diff",
+    ),
+    (
+        ":add",
+        ":add COLLECTION {field: value, …}     add a record, in memory only; prints the diff",
     ),
     (
         ":undo",
@@ -158,6 +416,8 @@ impl Session {
             data,
             undo: Vec::new(),
             cache,
+            changes: Vec::new(),
+            schema,
         })
     }
 
@@ -215,6 +475,9 @@ impl Session {
             ":violations" | ":v" => self.list(rest),
             ":set" => self.set(rest),
             ":why" => self.why(rest),
+            ":edit" => self.record_command("edit", rest),
+            ":delete" => self.record_command("delete", rest),
+            ":add" => self.record_command("add", rest),
             ":undo" => self.undo_last(),
             ":reset" => self.reset(),
             ":diff" => diff(&self.initial, &self.violations),
@@ -222,10 +485,10 @@ impl Session {
             ":save" => self.save(rest),
             _ if command.starts_with(':') => {
                 let names: Vec<&str> = COMMANDS.iter().map(|(name, _)| *name).collect();
-                format!(
-                    "unknown command `{command}`; {}\n",
-                    crate::diag::help_did_you_mean(command, "command", names)
-                )
+                match crate::diag::did_you_mean(command, names) {
+                    Some(name) => format!("unknown command `{command}`; did you mean `{name}`?\n"),
+                    None => format!("unknown command `{command}`; :help lists the commands\n"),
+                }
             }
             _ => self.expression(line),
         }
@@ -397,8 +660,29 @@ impl Session {
                 .split_once('.')
                 .map(|(p, q)| (p.to_string(), q.to_string()))
                 .unwrap_or_default(),
+            Undo::Record(coll, undo) => {
+                let coll = *coll;
+                match undo {
+                    RecordUndo::Edit(row, field, old) => {
+                        let _ = self.data.set_cell(&self.schema, coll, *row, *field, old);
+                    }
+                    RecordUndo::Delete(row, record) => {
+                        let _ = self.data.insert_row(&self.schema, coll, *row, record);
+                    }
+                    RecordUndo::Add(row) => {
+                        self.data.remove_row(&self.schema, coll, *row);
+                    }
+                }
+                self.changes.pop();
+                self.cache.clear();
+                return match self.reevaluate(&|plan, rule_idx| touches(plan, rule_idx, coll)) {
+                    Ok(()) => diff(&before, &self.violations),
+                    Err(errors) => render_errors(errors),
+                };
+            }
         };
         match entry {
+            Undo::Record(..) => {}
             Undo::Param(name, previous) => {
                 self.overrides.retain(|(n, _)| *n != name);
                 if let Some(previous) = previous {
@@ -416,9 +700,32 @@ impl Session {
 
     fn reset(&mut self) -> String {
         let before = self.violations.clone();
+        while let Some(Undo::Record(..)) = self.undo.last() {
+            let _ = self.undo_last();
+        }
+        // Record changes are taken back in reverse order; params just cleared.
+        while !self.undo.is_empty() {
+            let _ = self.undo_last();
+        }
         self.overrides.clear();
-        self.undo.clear();
         match self.reevaluate(&|_, _| true) {
+            Ok(()) => diff(&before, &self.violations),
+            Err(errors) => render_errors(errors),
+        }
+    }
+
+    /// `:edit`, `:delete` and `:add`: change the records in memory, then
+    /// re-evaluate the rules that can see the change.
+    fn record_command(&mut self, command: &str, args: &str) -> String {
+        let (coll, undo) = match apply_change(&mut self.data, &self.schema, command, args) {
+            Ok(applied) => applied,
+            Err(message) => return message,
+        };
+        self.undo.push(Undo::Record(coll, undo));
+        self.changes.push(format!(":{command} {args}"));
+        self.cache.clear();
+        let before = self.violations.clone();
+        match self.reevaluate(&|plan, rule_idx| touches(plan, rule_idx, coll)) {
             Ok(()) => diff(&before, &self.violations),
             Err(errors) => render_errors(errors),
         }
@@ -514,12 +821,20 @@ impl Session {
                 let _ = writeln!(text, "    {param}: {}", yaml_value(value));
             }
         }
+        if !self.changes.is_empty() {
+            text.push_str("edits:\n");
+            for change in &self.changes {
+                let _ = writeln!(text, "  - {change:?}");
+            }
+        }
         match std::fs::write(path, text) {
-            Ok(()) => format!(
-                "saved {} change{} to {path}\n",
-                self.overrides.len(),
-                if self.overrides.len() == 1 { "" } else { "s" }
-            ),
+            Ok(()) => {
+                let n = self.overrides.len() + self.changes.len();
+                format!(
+                    "saved {n} change{} to {path}\n",
+                    if n == 1 { "" } else { "s" }
+                )
+            }
             Err(error) => format!("cannot write {path}: {error}\n"),
         }
     }

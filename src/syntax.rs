@@ -14,6 +14,8 @@ use thiserror::Error;
 
 use crate::source::SourceText;
 
+pub mod recover;
+
 mod generated {
     #![expect(
         missing_docs,

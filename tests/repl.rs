@@ -223,3 +223,25 @@ fn saved_scenario_reproduces_the_session_in_check() {
         in_session.difference(&in_check).collect::<Vec<_>>()
     );
 }
+
+#[test]
+fn record_changes_are_diffed_undone_and_never_written() {
+    let data = root().join("examples/sample/ledger.json");
+    let before = std::fs::read(&data).expect("sample");
+    let transcript = scripted(
+        ":edit villages 510822101202 collective_income = 5000\n\
+         :edit villages 510822101202 collective_income = \"lots\"\n\
+         :delete cadres C510822000004\n\
+         :add teams {id: \"T9\", kind: work_team, villages: [\"510822101202\"], members: 3}\n\
+         :add teams {id: \"T9\", kind: work_team}\n\
+         :undo\n:undo\n:undo\n:diff\n\
+         :delete villages nope\n\
+         :edit villages 510822101202 colective_income = 1\n",
+    );
+    insta::assert_snapshot!(transcript);
+    assert_eq!(
+        std::fs::read(&data).expect("sample"),
+        before,
+        "the data file is never written"
+    );
+}

@@ -18,14 +18,15 @@ use miette::SourceSpan;
 
 use super::{
     CliError, ColorArg, EXIT_ERROR, EXIT_OK, EXIT_VIOLATIONS, FailOnArg, FormatArg, params_file,
-    read_policies, report_errors,
+    read_policies, report_errors, report_warnings,
 };
+use crate::analyze::{Options as AnalyzeOptions, analyze};
 use crate::compile::Plan;
 use crate::diag::{self, Severity};
 use crate::explain::Location;
 use crate::render::{self, Format, Options, Report, RuleInfo, Snippets, ToolInfo};
 use crate::source::SourceText;
-use crate::{ParamArg, compile_policies, evaluate, load_data, waiver};
+use crate::{ParamArg, data, evaluate, load_data, waiver};
 
 /// Arguments of `bangfu check`.
 #[derive(Debug, Args)]
@@ -76,6 +77,10 @@ pub struct CheckArgs {
     /// Say which policies were skipped and why.
     #[arg(short, long)]
     pub verbose: bool,
+    /// Report references whose key names no record (E0515) instead of
+    /// reading them as null.
+    #[arg(long)]
+    pub strict_refs: bool,
 }
 
 /// A spinner on stderr naming the current stage, drawn only when stderr is
@@ -169,7 +174,12 @@ fn run_inner(args: &CheckArgs, format: Format, started: Instant) -> Result<u8, u
     let files = read_policies(&args.policies).map_err(|error| fail(vec![error]))?;
     let params = param_args(args.params_file.as_ref(), &args.params)?;
     let as_of = as_of_day(args.as_of.as_ref())?;
-    let plan = compile_policies(&files, &params).map_err(fail)?;
+    let analysis = analyze(&files, &params, AnalyzeOptions::default());
+    report_warnings(analysis.warnings);
+    let plan = match analysis.frontend {
+        Some(frontend) if analysis.errors.is_empty() => frontend.plan,
+        _ => return Err(fail(analysis.errors)),
+    };
     let selection = rule_selection(&args.rules, &plan).map_err(|error| fail(vec![error]))?;
     let waivers = match &args.waivers {
         Some(path) => waiver::load(path).map_err(fail)?,
@@ -192,11 +202,11 @@ fn run_inner(args: &CheckArgs, format: Format, started: Instant) -> Result<u8, u
     }
     let Some(data_path) = &args.data else {
         let n = plan.policies.len();
+        let n_rules = plan.rules.len();
         eprintln!(
-            "policies ok: {n} polic{}, {} rule{} (no data given)",
+            "policies ok: {n} polic{}, {n_rules} rule{} (no data given)",
             if n == 1 { "y" } else { "ies" },
-            plan.rules.len(),
-            if plan.rules.len() == 1 { "" } else { "s" }
+            if n_rules == 1 { "" } else { "s" }
         );
         return Ok(EXIT_OK);
     };
@@ -212,10 +222,38 @@ fn run_inner(args: &CheckArgs, format: Format, started: Instant) -> Result<u8, u
         data_path.display(),
         size_text(data_path)
     ));
-    let data = load_data(data_path, &plan).map_err(|errors| {
-        progress.clear();
-        fail(errors)
-    })?;
+    let data = if args.strict_refs {
+        // Every reference must be loaded to be checked, read or not.
+        let mut schema = plan.schema.data.clone();
+        data::refs::keep_ref_fields(&mut schema);
+        let data = data::load(data_path, &schema).map_err(|errors| {
+            progress.clear();
+            fail(errors)
+        })?;
+        let dangling = data::refs::dangling_refs(&schema, &data);
+        if !dangling.is_empty() {
+            progress.clear();
+            return Err(fail(dangling));
+        }
+        data
+    } else {
+        load_data(data_path, &plan).map_err(|errors| {
+            progress.clear();
+            fail(errors)
+        })?
+    };
+    // A scenario saved by `bangfu repl` may change records too.
+    let mut data = data;
+    if let Some(path) = &args.params_file {
+        let edits = params_file::read_edits(path).map_err(|error| fail(vec![error]))?;
+        if let Err(message) = crate::repl::replay_changes(&mut data, &plan.schema.data, &edits) {
+            progress.clear();
+            return Err(fail(vec![params_file::ParamsFileError::Unreadable {
+                path: path.display().to_string(),
+                reason: message,
+            }]));
+        }
+    }
     if let Some(output) = &args.output {
         let inputs = data
             .sources

@@ -196,3 +196,34 @@ pub fn read(path: &Path) -> Result<Vec<ParamArg>, ParamsFileError> {
     }
     Ok(args)
 }
+
+/// The record changes of a scenario saved by `bangfu repl` (`edits:`, one
+/// REPL command per entry); empty for a plain params file.
+pub fn read_edits(path: &Path) -> Result<Vec<String>, ParamsFileError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ParamsFileError::Unreadable {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    let docs = MarkedYaml::load_from_str(&text).map_err(|e| ParamsFileError::Unreadable {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    let Some(YamlData::Mapping(entries)) = docs.first().map(|d| &d.data) else {
+        return Ok(Vec::new());
+    };
+    let Some((_, edits)) = entries.iter().find(
+        |(key, _)| matches!(&key.data, YamlData::Value(Scalar::String(name)) if name == "edits"),
+    ) else {
+        return Ok(Vec::new());
+    };
+    let YamlData::Sequence(items) = &edits.data else {
+        return Ok(Vec::new());
+    };
+    Ok(items
+        .iter()
+        .filter_map(|item| match &item.data {
+            YamlData::Value(Scalar::String(text)) => Some(text.to_string()),
+            _ => None,
+        })
+        .collect())
+}

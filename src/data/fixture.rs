@@ -144,6 +144,7 @@ fn located(error: &DataError) -> Option<(&SourceText, usize)> {
         | UnknownVariant { src, span, .. }
         | DuplicateField { src, span, .. }
         | DuplicateCollection { src, span, .. } => (src, span),
+        DanglingReference(dangling) => (&dangling.src, &dangling.span),
         Unreadable { .. } => return None,
     };
     Some((src, span.offset()))

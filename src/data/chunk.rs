@@ -647,6 +647,21 @@ impl<'s> Chunk<'s> {
     }
 }
 
+/// Bytes per chunk for `total` bytes of input: about eight chunks per
+/// thread, between 1 and 4 MiB so a chunk's string tables stay in the core's
+/// cache, and never more than [`MAX_CHUNKS`] chunks, so the string segments
+/// the chunks take (one each, plus one per million strings) stay well under
+/// the symbol space's 4,096 segments whatever the input's size.
+pub(crate) fn chunk_bytes(total: usize) -> usize {
+    let threads = rayon::current_num_threads().max(1);
+    (total / (threads * 8))
+        .clamp(1 << 20, 4 << 20)
+        .max(total.div_ceil(MAX_CHUNKS))
+}
+
+/// The most chunks one load is cut into.
+const MAX_CHUNKS: usize = 1024;
+
 /// Appends a default value (a refused or absent value's slot).
 pub(crate) fn push_default(data: &mut ColumnData) {
     match data {

@@ -37,14 +37,6 @@ use crate::data::{
 };
 use crate::source::{SourceId, SourceText};
 
-/// Bytes per chunk for files of `total` bytes in all: about eight chunks per
-/// thread, between 1 and 4 MiB (a chunk's string tables then stay in the
-/// core's cache).
-fn chunk_bytes(total: usize) -> usize {
-    let threads = rayon::current_num_threads().max(1);
-    (total / (threads * 8)).clamp(1 << 20, 4 << 20)
-}
-
 /// Loads a directory of CSV files.
 pub fn load_dir(path: &Path, schema: &DataSchema) -> Result<Dataset, Vec<DataError>> {
     load_dir_with(path, schema, None, true)
@@ -58,7 +50,7 @@ struct FileJob {
 }
 
 /// Loads a directory of CSV files, cutting files into chunks of `chunk`
-/// bytes (default: [`chunk_bytes`]); without `fast`, every row is read with
+/// bytes (default: `chunk::chunk_bytes`); without `fast`, every row is read with
 /// the `csv` crate (tests compare the two).
 pub(crate) fn load_dir_with(
     path: &Path,
@@ -124,7 +116,9 @@ pub(crate) fn load_dir_with(
         .filter_map(Option::as_ref)
         .map(|job| job.text.bytes().len())
         .sum();
-    let chunk = chunk.unwrap_or_else(|| chunk_bytes(total)).max(1);
+    let chunk = chunk
+        .unwrap_or_else(|| super::chunk::chunk_bytes(total))
+        .max(1);
     let context = builder.context().clone();
     // Headers first (each file's chunks need its columns), then every chunk
     // of every file at once.

@@ -31,21 +31,13 @@ use crate::data::{
 };
 use crate::source::{SourceId, SourceText};
 
-/// Bytes per piece for a document of `len` bytes: about eight pieces per
-/// thread, between 1 and 4 MiB (a piece's string tables then stay in the
-/// core's cache); small documents are read in one piece.
-fn chunk_bytes(len: usize) -> usize {
-    let threads = rayon::current_num_threads().max(1);
-    (len / (threads * 8)).clamp(1 << 20, 4 << 20)
-}
-
 /// Loads one JSON document.
 pub fn load(text: SourceText, schema: &DataSchema) -> Result<Dataset, Vec<DataError>> {
     load_with(text, schema, None, true)
 }
 
 /// Loads one JSON document in pieces of about `chunk` bytes (default:
-/// [`chunk_bytes`]); without `fast`, every record is read with jiter (tests
+/// `chunk::chunk_bytes`); without `fast`, every record is read with jiter (tests
 /// compare the two).
 pub(crate) fn load_with(
     text: SourceText,
@@ -57,7 +49,9 @@ pub(crate) fn load_with(
     let src_id = builder.add_source(text.clone());
     let context = builder.context().clone();
     let bytes = text.bytes();
-    let chunk = chunk.unwrap_or_else(|| chunk_bytes(bytes.len())).max(1);
+    let chunk = chunk
+        .unwrap_or_else(|| super::chunk::chunk_bytes(bytes.len()))
+        .max(1);
     let splits = split_points(bytes, chunk);
     let timing = crate::data::Timing::start(format!("json: {} pieces", splits.len() + 1));
     let mut parts: Vec<Option<Part<'_>>> = (0..=splits.len())

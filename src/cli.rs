@@ -80,6 +80,34 @@ pub enum Command {
     Test(test::TestArgs),
 }
 
+/// The policies and param overrides of the commands that evaluate
+/// (`explain`, `repl`).
+#[derive(Debug, clap::Args)]
+pub struct PolicyArgs {
+    /// A policy file or directory (repeatable); default: the bundled policies.
+    #[arg(short = 'p', long = "policy", value_name = "PATH")]
+    pub policies: Vec<PathBuf>,
+    /// Override a param: `POLICY.NAME=VALUE`, VALUE a bangfu literal (repeatable).
+    #[arg(long = "param", value_name = "POLICY.NAME=VALUE")]
+    pub params: Vec<String>,
+    /// Override params from a YAML file (`POLICY: {NAME: VALUE}`); `--param` wins.
+    #[arg(long = "params", value_name = "FILE")]
+    pub params_file: Option<PathBuf>,
+}
+
+impl PolicyArgs {
+    /// The policy files and the overrides, or the exit code after the
+    /// diagnostics were printed.
+    pub fn load(&self) -> Result<(Vec<PolicyFile>, Vec<crate::ParamArg>), u8> {
+        let files = read_policies(&self.policies).map_err(|error| {
+            report_errors(vec![error]);
+            EXIT_ERROR
+        })?;
+        let params = check::param_args(self.params_file.as_ref(), &self.params)?;
+        Ok((files, params))
+    }
+}
+
 /// `--format` values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum FormatArg {

@@ -4,8 +4,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::check::{as_of_day, param_args};
-use super::{CliError, EXIT_ERROR, EXIT_OK, EXIT_VIOLATIONS, read_policies, report_errors};
+use super::{CliError, EXIT_ERROR, EXIT_OK, EXIT_VIOLATIONS, report_errors};
 use crate::explain::TreeNode;
 use crate::{compile_policies, explain_violation, load_data};
 
@@ -18,15 +17,9 @@ pub struct ExplainArgs {
     pub key: String,
     /// The dataset (as for `bangfu check`).
     pub data: PathBuf,
-    /// A policy file or directory (repeatable); default: the bundled policies.
-    #[arg(short = 'p', long = "policy", value_name = "PATH")]
-    pub policies: Vec<PathBuf>,
-    /// Override a param: `POLICY.NAME=VALUE` (repeatable).
-    #[arg(long = "param", value_name = "POLICY.NAME=VALUE")]
-    pub params: Vec<String>,
-    /// Override params from a YAML file.
-    #[arg(long = "params", value_name = "FILE")]
-    pub params_file: Option<PathBuf>,
+    /// Policies and param overrides.
+    #[command(flatten)]
+    pub policy: super::PolicyArgs,
     /// Print the explanation as JSON.
     #[arg(long)]
     pub json: bool,
@@ -41,18 +34,10 @@ fn tree_text(node: &TreeNode) -> String {
 /// Runs `bangfu explain`: 1 when the entity violates the rule (and the
 /// explanation is printed), 0 when it does not, 2 on errors.
 pub fn run(args: &ExplainArgs) -> u8 {
-    let files = match read_policies(&args.policies) {
-        Ok(files) => files,
-        Err(error) => {
-            report_errors(vec![error]);
-            return EXIT_ERROR;
-        }
-    };
-    let params = match param_args(args.params_file.as_ref(), &args.params) {
-        Ok(params) => params,
+    let (files, params) = match args.policy.load() {
+        Ok(loaded) => loaded,
         Err(code) => return code,
     };
-    let _ = as_of_day(None);
     let plan = match compile_policies(&files, &params) {
         Ok(plan) => plan,
         Err(errors) => {

@@ -11,8 +11,7 @@ use rustyline::hint::Hinter;
 use rustyline::validate::Validator;
 use rustyline::{Context, Editor, Helper};
 
-use super::check::param_args;
-use super::{EXIT_ERROR, EXIT_OK, read_policies, report_errors};
+use super::{EXIT_ERROR, EXIT_OK, report_errors};
 use crate::repl::Session;
 
 /// Arguments of `bangfu repl`.
@@ -20,15 +19,9 @@ use crate::repl::Session;
 pub struct ReplArgs {
     /// The dataset (as for `bangfu check`), loaded once.
     pub data: PathBuf,
-    /// A policy file or directory (repeatable); default: the bundled policies.
-    #[arg(short = 'p', long = "policy", value_name = "PATH")]
-    pub policies: Vec<PathBuf>,
-    /// Override a param at start: `POLICY.NAME=VALUE` (repeatable).
-    #[arg(long = "param", value_name = "POLICY.NAME=VALUE")]
-    pub params: Vec<String>,
-    /// Override params from a YAML file at start.
-    #[arg(long = "params", value_name = "FILE")]
-    pub params_file: Option<PathBuf>,
+    /// Policies and param overrides.
+    #[command(flatten)]
+    pub policy: super::PolicyArgs,
     /// Run this command and exit (repeatable; in order).
     #[arg(long = "eval", value_name = "COMMAND")]
     pub eval: Vec<String>,
@@ -92,15 +85,8 @@ fn history_path() -> Option<PathBuf> {
 
 /// Runs `bangfu repl`.
 pub fn run(args: &ReplArgs) -> u8 {
-    let files = match read_policies(&args.policies) {
-        Ok(files) => files,
-        Err(error) => {
-            report_errors(vec![error]);
-            return EXIT_ERROR;
-        }
-    };
-    let params = match param_args(args.params_file.as_ref(), &args.params) {
-        Ok(params) => params,
+    let (files, params) = match args.policy.load() {
+        Ok(loaded) => loaded,
         Err(code) => return code,
     };
     let started = std::time::Instant::now();

@@ -216,15 +216,17 @@ pub fn explain_violation(
         .filter(|(_, rule)| rule.id == rule_id)
         .map(|(idx, _)| idx)
         .collect();
-    let (mut violations, _) = explain::explain(plan, data, &evaluator, &outcomes, &rules);
-    explain::enrich_all(plan, &evaluator, &outcomes, &mut violations);
-    Ok(violations
-        .iter()
+    let (violations, _) = explain::explain(plan, data, &evaluator, &outcomes, &rules);
+    // Only the violation asked about is explained in full.
+    let Some((mut violation, outcome)) = violations
+        .into_iter()
         .zip(&outcomes)
         .find(|(violation, _)| violation.key == key)
-        .and_then(|(violation, outcome)| {
-            explain::explanation(plan, &evaluator, outcome, violation)
-        }))
+    else {
+        return Ok(None);
+    };
+    explain::enrich(plan, &evaluator, outcome, &mut violation);
+    Ok(explain::explanation(plan, &evaluator, outcome, &violation))
 }
 
 /// Whether the entity `key` of rule `rule_id`'s collection exists (for a

@@ -650,13 +650,16 @@ impl<'a> Evaluator<'a> {
     #[inline(never)]
     fn eval_cold(&self, expr: &PExpr, env: &mut [Value]) -> EvalResult<Value> {
         Ok(match expr {
-            PExpr::Const(value) => value.clone(),
-            PExpr::Local(slot) => env[*slot as usize].clone(),
+            // `eval` decides these itself and never passes them here.
+            PExpr::Const(_)
+            | PExpr::Local(_)
+            | PExpr::Field { .. }
+            | PExpr::And(..)
+            | PExpr::Or(..)
+            | PExpr::Not(..)
+            | PExpr::Binary { .. }
+            | PExpr::If(..) => return self.eval(expr, env),
             PExpr::Invariant(idx) => self.invariant(*idx as usize),
-            PExpr::Field { base, coll, field } => match self.eval(base, env)? {
-                Value::Row(c, row) if c == *coll => self.field_value(*coll, *field, row),
-                _ => Value::Null,
-            },
             PExpr::Project {
                 source,
                 coll,
@@ -683,10 +686,6 @@ impl<'a> Evaluator<'a> {
                     _ => Value::Null,
                 }
             }
-            PExpr::Not(operand) => match self.eval(operand, env)? {
-                Value::Bool(value) => Value::Bool(!value),
-                _ => Value::Null,
-            },
             PExpr::Neg(operand) => match self.eval(operand, env)? {
                 Value::Int(value) => value
                     .checked_neg()
@@ -694,39 +693,6 @@ impl<'a> Evaluator<'a> {
                 Value::Number(value) => Value::Number(-value),
                 _ => Value::Null,
             },
-            PExpr::And(left, right) => match self.eval(left, env)? {
-                Value::Bool(false) => Value::Bool(false),
-                left_value => match (left_value, self.eval(right, env)?) {
-                    (_, Value::Bool(false)) => Value::Bool(false),
-                    (Value::Bool(true), Value::Bool(true)) => Value::Bool(true),
-                    _ => Value::Null,
-                },
-            },
-            PExpr::Or(left, right) => match self.eval(left, env)? {
-                Value::Bool(true) => Value::Bool(true),
-                left_value => match (left_value, self.eval(right, env)?) {
-                    (_, Value::Bool(true)) => Value::Bool(true),
-                    (Value::Bool(false), Value::Bool(false)) => Value::Bool(false),
-                    _ => Value::Null,
-                },
-            },
-            PExpr::Binary {
-                op,
-                left,
-                right,
-                span,
-            } => {
-                let left = self.operand(left, env)?;
-                let right = self.operand(right, env)?;
-                self.binary(*op, &left, &right, *span)?
-            }
-            PExpr::If(condition, then, otherwise) => {
-                if self.truthy(condition, env)? {
-                    self.eval(then, env)?
-                } else {
-                    self.eval(otherwise, env)?
-                }
-            }
             PExpr::Call {
                 builtin,
                 args,

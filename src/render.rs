@@ -289,6 +289,20 @@ pub fn place(location: &Location) -> String {
     }
 }
 
+/// The deciding values, `a = 1, b = 2`, or `None` when there are none.
+pub fn terms_text(terms: &[crate::explain::Term]) -> Option<String> {
+    if terms.is_empty() {
+        return None;
+    }
+    Some(
+        terms
+            .iter()
+            .map(|term| format!("{} = {}", term.expr, term.value))
+            .collect::<Vec<_>>()
+            .join(", "),
+    )
+}
+
 /// The readable path, `a/b/c`, or `None` when the violation has none.
 pub fn path_text(path: &[PathStep]) -> Option<String> {
     if path.is_empty() {

@@ -49,13 +49,8 @@ pub fn render(report: &Report<'_>, out: &mut dyn Write) -> io::Result<()> {
         if let Some(path) = path_text(&violation.path) {
             message.push_str(&format!("\npath: {path}"));
         }
-        if !violation.terms.is_empty() {
-            let terms: Vec<String> = violation
-                .terms
-                .iter()
-                .map(|term| format!("{} = {}", term.expr, term.value))
-                .collect();
-            message.push_str(&format!("\nvalues: {}", terms.join(", ")));
+        if let Some(terms) = crate::render::terms_text(&violation.terms) {
+            message.push_str(&format!("\nvalues: {terms}"));
         }
         if let Some(suggestion) = &violation.suggestion {
             message.push_str(&format!("\nfix: {suggestion}"));

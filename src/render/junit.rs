@@ -104,13 +104,8 @@ fn violations_text(case: &Case<'_>, waived: bool) -> String {
             "  condition {}\n",
             place(&violation.policy_location)
         ));
-        if !violation.terms.is_empty() {
-            let terms: Vec<String> = violation
-                .terms
-                .iter()
-                .map(|term| format!("{} = {}", term.expr, term.value))
-                .collect();
-            text.push_str(&format!("  values: {}\n", terms.join(", ")));
+        if let Some(terms) = crate::render::terms_text(&violation.terms) {
+            text.push_str(&format!("  values: {terms}\n"));
         }
         if let Some(suggestion) = &violation.suggestion {
             text.push_str(&format!("  fix: {suggestion}\n"));

@@ -222,13 +222,8 @@ fn physical(location: &Location) -> PhysicalLocation {
 
 fn message_text(violation: &Violation) -> String {
     let mut text = violation.message.clone();
-    if !violation.terms.is_empty() {
-        let terms: Vec<String> = violation
-            .terms
-            .iter()
-            .map(|term| format!("{} = {}", term.expr, term.value))
-            .collect();
-        text.push_str(&format!("\nvalues: {}", terms.join(", ")));
+    if let Some(terms) = crate::render::terms_text(&violation.terms) {
+        text.push_str(&format!("\nvalues: {terms}"));
     }
     if let Some(suggestion) = &violation.suggestion {
         text.push_str(&format!("\nfix: {suggestion}"));

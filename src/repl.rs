@@ -700,10 +700,8 @@ impl Session {
 
     fn reset(&mut self) -> String {
         let before = self.violations.clone();
-        while let Some(Undo::Record(..)) = self.undo.last() {
-            let _ = self.undo_last();
-        }
-        // Record changes are taken back in reverse order; params just cleared.
+        // Every change is taken back, newest first, so record changes undo
+        // against the rows they were made on.
         while !self.undo.is_empty() {
             let _ = self.undo_last();
         }

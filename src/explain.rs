@@ -150,7 +150,48 @@ fn location(plan: &Plan, span: Span) -> Location {
     }
 }
 
+/// What every violation of one rule shares: computed once per rule, not
+/// once per violation (a rule can have hundreds of thousands).
+struct RuleParts {
+    entity: String,
+    params: Vec<ParamUse>,
+    /// The location of each `require`, by index; the rule's own last.
+    policy_locations: Vec<Location>,
+}
+
+impl RuleParts {
+    fn new(plan: &Plan, rule_idx: usize) -> RuleParts {
+        let rule = &plan.rules[rule_idx];
+        let entity = match rule.entity {
+            Some(coll) => plan.schema.data.collections[coll as usize].name.clone(),
+            None => "dataset".to_string(),
+        };
+        let params = plan
+            .params_in_scope(rule.policy)
+            .into_iter()
+            .map(|param| ParamUse {
+                name: param.name.clone(),
+                value: crate::value::literal(&param.value, &plan.schema.data.enums),
+                origin: param.origin.as_str().to_string(),
+            })
+            .collect();
+        let policy_locations = rule
+            .requires
+            .iter()
+            .map(|(_, span)| *span)
+            .chain(std::iter::once(rule.span))
+            .map(|span| location(plan, span))
+            .collect();
+        RuleParts {
+            entity,
+            params,
+            policy_locations,
+        }
+    }
+}
+
 /// Explains every outcome; `rules` are the evaluated rule indexes.
+/// Violations are built in parallel, each independent of the others.
 pub fn explain(
     plan: &Plan,
     data: &Dataset,
@@ -158,13 +199,15 @@ pub fn explain(
     outcomes: &[Outcome],
     rules: &[usize],
 ) -> (Vec<Violation>, Summary) {
-    let mut violations = Vec::with_capacity(outcomes.len());
+    use rayon::prelude::*;
     let mut summary = Summary {
         records: data.collections.iter().map(|c| c.len).sum(),
         rules: rules.len(),
         ..Summary::default()
     };
-    let mut per_rule = vec![0usize; plan.rules.len()];
+    let parts: Vec<RuleParts> = (0..plan.rules.len())
+        .map(|idx| RuleParts::new(plan, idx))
+        .collect();
     let records: Vec<(usize, usize)> = outcomes
         .iter()
         .map(
@@ -175,60 +218,63 @@ pub fn explain(
         )
         .collect();
     let positions = data.positions_of(&records);
-    for (outcome, position) in outcomes.iter().zip(positions) {
-        let rule = &plan.rules[outcome.rule];
-        let policy = &plan.policies[rule.policy];
-        let (entity, key, record_location) = match (rule.entity, outcome.row) {
-            (Some(coll), Some(row)) => {
-                let name = plan.schema.data.collections[coll as usize].name.clone();
-                let key = evaluator.key_text(coll, row);
-                let record_location = position.map(|(file, line, column)| Location {
-                    file: file.to_string(),
-                    line,
-                    column,
-                    // As a spreadsheet numbers it: the header is row 1.
-                    row: (data.format == DataFormat::Csv).then_some(row as usize + 2),
-                });
-                (name, key, record_location)
+    let csv = data.format == DataFormat::Csv;
+    let violations: Vec<Violation> = outcomes
+        .par_iter()
+        .zip(positions.into_par_iter())
+        .with_min_len(256)
+        .map(|(outcome, position)| {
+            let rule = &plan.rules[outcome.rule];
+            let policy = &plan.policies[rule.policy];
+            let parts = &parts[outcome.rule];
+            let (key, record_location) = match (rule.entity, outcome.row) {
+                (Some(coll), Some(row)) => {
+                    let key = evaluator.key_text(coll, row);
+                    let record_location = position.map(|(file, line, column)| Location {
+                        file: file.to_string(),
+                        line,
+                        column,
+                        // As a spreadsheet numbers it: the header is row 1.
+                        row: csv.then_some(row as usize + 2),
+                    });
+                    (key, record_location)
+                }
+                _ => (policy.name.clone(), None),
+            };
+            let policy_location = parts
+                .policy_locations
+                .get(outcome.failed)
+                .or(parts.policy_locations.last())
+                .cloned()
+                .unwrap_or_else(|| location(plan, rule.span));
+            Violation {
+                rule: rule.id.clone(),
+                title: rule.title.clone(),
+                policy: policy.name.clone(),
+                severity: rule.severity,
+                entity: parts.entity.clone(),
+                key,
+                message: outcome.message.clone(),
+                location: record_location,
+                policy_location,
+                sources: policy.sources.clone(),
+                path: Vec::new(),
+                terms: Vec::new(),
+                params: parts.params.clone(),
+                suggestion: None,
+                fix: Vec::new(),
+                waiver: None,
             }
-            _ => ("dataset".to_string(), policy.name.clone(), None),
-        };
-        let condition_span = rule
-            .requires
-            .get(outcome.failed)
-            .map_or(rule.span, |(_, span)| *span);
+        })
+        .collect();
+    let mut per_rule = vec![0usize; plan.rules.len()];
+    for outcome in outcomes {
         per_rule[outcome.rule] += 1;
-        match rule.severity {
+        match plan.rules[outcome.rule].severity {
             Severity::Error => summary.errors += 1,
             Severity::Warning => summary.warnings += 1,
             Severity::Info => summary.infos += 1,
         }
-        violations.push(Violation {
-            rule: rule.id.clone(),
-            title: rule.title.clone(),
-            policy: policy.name.clone(),
-            severity: rule.severity,
-            entity,
-            key,
-            message: outcome.message.clone(),
-            location: record_location,
-            policy_location: location(plan, condition_span),
-            sources: policy.sources.clone(),
-            path: Vec::new(),
-            terms: Vec::new(),
-            params: plan
-                .params_in_scope(rule.policy)
-                .into_iter()
-                .map(|param| ParamUse {
-                    name: param.name.clone(),
-                    value: crate::value::literal(&param.value, &plan.schema.data.enums),
-                    origin: param.origin.as_str().to_string(),
-                })
-                .collect(),
-            suggestion: None,
-            fix: Vec::new(),
-            waiver: None,
-        });
     }
     summary.violations = violations.len();
     summary.by_rule = rules

@@ -185,8 +185,12 @@ pub fn evaluate_with(
         .filter(|(_, rule)| selected(rule))
         .map(|(idx, _)| idx)
         .collect();
-    let (mut violations, summary) = explain::explain(plan, data, &evaluator, &outcomes, &rules);
+    let (mut violations, summary) = {
+        let _timing = data::Timing::start("explain: violations");
+        explain::explain(plan, data, &evaluator, &outcomes, &rules)
+    };
     if options.explain {
+        let _timing = data::Timing::start("explain: terms and fixes");
         explain::enrich_all(plan, &evaluator, &outcomes, &mut violations);
     }
     Evaluation {

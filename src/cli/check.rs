@@ -319,7 +319,10 @@ fn run_inner(args: &CheckArgs, format: Format, started: Instant) -> Result<u8, u
     let options = Options {
         color: use_color(args.color, args.output.is_some()),
     };
-    let written = write_report(format, &report, options, args.output.as_deref());
+    let written = {
+        let _timing = data::Timing::start("render");
+        write_report(format, &report, options, args.output.as_deref())
+    };
     progress.clear();
     if let Err(error) = written {
         return Err(fail(vec![error]));

@@ -12,6 +12,7 @@
 //! comparison with null is null, `and`/`or` are Kleene, and a `require`
 //! holds only when its condition is `true`.
 
+mod fast;
 pub mod script;
 
 use std::borrow::Cow;
@@ -157,6 +158,8 @@ pub struct Evaluator<'a> {
     invariants: Vec<std::sync::OnceLock<Value>>,
     cache: Option<IndexCache>,
     scripts: script::ScriptHost,
+    /// Evaluate with the tree-walking interpreter only (see [`fast`]).
+    interpret: bool,
 }
 
 impl Resolver for Evaluator<'_> {
@@ -215,7 +218,17 @@ impl<'a> Evaluator<'a> {
                 .collect(),
             cache,
             scripts: script::ScriptHost::new(plan),
+            interpret: false,
         }
+    }
+
+    /// Rules are evaluated by the tree-walking interpreter alone, not by
+    /// closures compiled from their expressions: the reference the compiled
+    /// form is tested against, and a way to rule it out when a result looks
+    /// wrong.
+    pub fn interpreted(mut self) -> Evaluator<'a> {
+        self.interpret = true;
+        self
     }
 
     fn index(&self, idx: usize) -> &Index {
@@ -333,6 +346,8 @@ impl<'a> Evaluator<'a> {
             needed.par_iter().for_each(|idx| {
                 self.index(*idx);
             });
+            let compiled = self.compile_rule(rule, self.interpret);
+            let compiled = &compiled;
             match rule.entity {
                 Some(coll) => {
                     let len = self.data.collections[coll as usize].len as u32;
@@ -341,7 +356,13 @@ impl<'a> Evaluator<'a> {
                         .with_min_len(512)
                         .map_init(
                             || vec![Value::Null; rule.n_slots as usize],
-                            |env, row| match self.entity(rule_idx, rule, Some((coll, row)), env) {
+                            |env, row| match self.entity(
+                                rule_idx,
+                                rule,
+                                compiled,
+                                Some((coll, row)),
+                                env,
+                            ) {
                                 Ok(outcome) => (outcome, None),
                                 Err(failure) => {
                                     (None, Some(self.error(rule, Some((coll, row)), failure)))
@@ -357,7 +378,7 @@ impl<'a> Evaluator<'a> {
                 }
                 None => {
                     let mut env = vec![Value::Null; rule.n_slots as usize];
-                    match self.entity(rule_idx, rule, None, &mut env) {
+                    match self.entity(rule_idx, rule, compiled, None, &mut env) {
                         Ok(outcome) => outcomes.extend(outcome),
                         Err(failure) => errors.push(self.error(rule, None, failure)),
                     }
@@ -398,22 +419,23 @@ impl<'a> Evaluator<'a> {
         &self,
         rule_idx: usize,
         rule: &RulePlan,
+        compiled: &fast::CompiledRule<'_>,
         entity: Option<(u32, u32)>,
         env: &mut [Value],
     ) -> EvalResult<Option<Outcome>> {
         if let Some((coll, row)) = entity {
             env[rule.var_slot as usize] = Value::Row(coll, row);
-            if let Some(filter) = &rule.filter
-                && !self.truthy(filter, env)?
+            if let Some(filter) = &compiled.filter
+                && filter(env)? != Some(true)
             {
                 return Ok(None);
             }
         }
-        for (slot, value) in &rule.lets {
-            env[*slot as usize] = self.eval(value, env)?;
+        for (slot, value) in &compiled.lets {
+            env[*slot] = value(env)?;
         }
-        for (failed, (condition, _)) in rule.requires.iter().enumerate() {
-            if !self.truthy(condition, env)? {
+        for (failed, condition) in compiled.requires.iter().enumerate() {
+            if condition(env)? != Some(true) {
                 let message = match &rule.message {
                     Some(message) => self.eval(message, env)?.to_display(self),
                     None => rule.title.clone(),

@@ -155,6 +155,7 @@ pub fn evaluate(
         EvalOptions {
             explain: true,
             cache: None,
+            interpret: false,
         },
     )
 }
@@ -167,6 +168,10 @@ pub struct EvalOptions {
     pub explain: bool,
     /// Indexes built by earlier evaluations over the same data.
     pub cache: Option<eval::IndexCache>,
+    /// Evaluate with the tree-walking interpreter instead of closures
+    /// compiled per rule (slower; the reference the compiled form is tested
+    /// against).
+    pub interpret: bool,
 }
 
 /// [`evaluate`] with options.
@@ -176,7 +181,10 @@ pub fn evaluate_with(
     selected: &dyn Fn(&compile::RulePlan) -> bool,
     options: EvalOptions,
 ) -> Evaluation {
-    let evaluator = eval::Evaluator::with_cache(plan, data, options.cache.clone());
+    let mut evaluator = eval::Evaluator::with_cache(plan, data, options.cache.clone());
+    if options.interpret {
+        evaluator = evaluator.interpreted();
+    }
     let (outcomes, errors) = evaluator.run(selected);
     let rules: Vec<usize> = plan
         .rules

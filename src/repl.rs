@@ -399,6 +399,7 @@ impl Session {
             crate::EvalOptions {
                 explain: false,
                 cache: Some(cache.clone()),
+                interpret: false,
             },
         );
         if !evaluation.errors.is_empty() {
@@ -581,6 +582,7 @@ impl Session {
             crate::EvalOptions {
                 explain: false,
                 cache: Some(self.cache.clone()),
+                interpret: false,
             },
         );
         if !evaluation.errors.is_empty() {

@@ -346,7 +346,7 @@ pub enum Shape {
 #[derive(Clone, Debug)]
 pub struct ExplainNode {
     /// The source text of the sub-term.
-    pub text: String,
+    pub text: std::sync::Arc<str>,
     /// The sub-term, over the rule's slots.
     pub expr: PExpr,
     /// What kind of term.
@@ -359,7 +359,7 @@ pub struct ExplainNode {
 #[derive(Clone, Debug)]
 pub struct PathStepPlan {
     /// Label; `None` for a reference expanded to its target's path.
-    pub label: Option<String>,
+    pub label: Option<std::sync::Arc<str>>,
     /// The value, over slot 0 holding the record.
     pub expr: PExpr,
 }
@@ -656,7 +656,7 @@ pub fn compile(program: &CheckedProgram, sources: &SourceMap) -> Result<Plan, Ve
             info.path
                 .iter()
                 .map(|(label, expr)| PathStepPlan {
-                    label: label.clone(),
+                    label: label.as_deref().map(std::sync::Arc::from),
                     expr: compiler_paths.expr(expr),
                 })
                 .collect()
@@ -936,7 +936,7 @@ impl Compiler<'_> {
             _ => Shape::Other,
         };
         ExplainNode {
-            text,
+            text: text.into(),
             expr: compiled,
             shape,
             children,

@@ -37,13 +37,14 @@ pub struct Location {
 /// A sub-term of a failed condition with the value it had.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Term {
-    /// The sub-term as written in the policy (`count(secretaries)`).
-    pub expr: String,
+    /// The sub-term as written in the policy (`count(secretaries)`),
+    /// shared with the plan.
+    pub expr: std::sync::Arc<str>,
     /// Its value, as a message would show it (`2`).
     pub value: String,
     /// Where the value came from, for params: `default` or `cli`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub origin: Option<String>,
+    pub origin: Option<&'static str>,
 }
 
 /// A param a rule used, with its value and where the value came from.
@@ -61,8 +62,8 @@ pub struct ParamUse {
 /// from the schema's `path` declarations.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct PathStep {
-    /// Label.
-    pub label: String,
+    /// Label, shared with the plan.
+    pub label: std::sync::Arc<str>,
     /// Value.
     pub value: String,
 }
@@ -89,8 +90,8 @@ pub struct Violation {
     pub location: Option<Location>,
     /// Where the failed condition is in the policy.
     pub policy_location: Location,
-    /// The policy's source citations.
-    pub sources: Vec<String>,
+    /// The policy's source citations (shared by the rule's violations).
+    pub sources: std::sync::Arc<[String]>,
     /// The entity's readable path, outermost first (empty when the schema
     /// declares none).
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -98,9 +99,9 @@ pub struct Violation {
     /// The values that decided the failed condition.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub terms: Vec<Term>,
-    /// The params of the rule's policy.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub params: Vec<ParamUse>,
+    /// The params of the rule's policy (shared by the rule's violations).
+    #[serde(skip_serializing_if = "<[ParamUse]>::is_empty")]
+    pub params: std::sync::Arc<[ParamUse]>,
     /// The smallest change that would satisfy the rule, where known.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub suggestion: Option<String>,
@@ -154,7 +155,8 @@ fn location(plan: &Plan, span: Span) -> Location {
 /// once per violation (a rule can have hundreds of thousands).
 struct RuleParts {
     entity: String,
-    params: Vec<ParamUse>,
+    params: std::sync::Arc<[ParamUse]>,
+    sources: std::sync::Arc<[String]>,
     /// The location of each `require`, by index; the rule's own last.
     policy_locations: Vec<Location>,
 }
@@ -185,6 +187,7 @@ impl RuleParts {
         RuleParts {
             entity,
             params,
+            sources: plan.policies[rule.policy].sources.clone().into(),
             policy_locations,
         }
     }
@@ -257,7 +260,7 @@ pub fn explain(
                 message: outcome.message.clone(),
                 location: record_location,
                 policy_location,
-                sources: policy.sources.clone(),
+                sources: parts.sources.clone(),
                 path: Vec::new(),
                 terms: Vec::new(),
                 params: parts.params.clone(),
@@ -381,13 +384,13 @@ pub fn show(evaluator: &Evaluator<'_>, value: &Value) -> String {
     }
 }
 
-fn param_origin(plan: &Plan, shape: &Shape) -> Option<String> {
+fn param_origin(plan: &Plan, shape: &Shape) -> Option<&'static str> {
     match shape {
         Shape::Param { policy, param } => plan
             .policies
             .get(*policy as usize)
             .and_then(|p| p.params.get(*param as usize))
-            .map(|p| p.origin.as_str().to_string()),
+            .map(|p| p.origin.as_str()),
         _ => None,
     }
 }
@@ -412,9 +415,9 @@ fn tree_node(
     let value = evaluator.value_of(&node.expr, env);
     let parts_are_conditions = matches!(node.shape, Shape::And | Shape::Or);
     TreeNode {
-        text: node.text.clone(),
+        text: node.text.to_string(),
         value: show(evaluator, &value),
-        origin: param_origin(plan, &node.shape),
+        origin: param_origin(plan, &node.shape).map(str::to_string),
         condition,
         children: node
             .children
@@ -757,7 +760,7 @@ impl Suggester<'_, '_> {
                 let what = left
                     .children
                     .first()
-                    .map_or(String::new(), |c| c.text.clone());
+                    .map_or(String::new(), |c| c.text.to_string());
                 if remove > 0 {
                     let keys: Vec<String> = rows
                         .iter()

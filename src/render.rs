@@ -322,8 +322,8 @@ pub fn path_labels(violations: &[Violation]) -> Vec<String> {
     let mut labels: Vec<String> = Vec::new();
     for violation in violations {
         for step in &violation.path {
-            if !labels.contains(&step.label) {
-                labels.push(step.label.clone());
+            if !labels.iter().any(|label| **label == *step.label) {
+                labels.push(step.label.to_string());
             }
         }
     }
@@ -335,7 +335,7 @@ pub fn path_value<'a>(violation: &'a Violation, label: &str) -> &'a str {
     violation
         .path
         .iter()
-        .find(|step| step.label == label)
+        .find(|step| &*step.label == label)
         .map_or("", |step| step.value.as_str())
 }
 
@@ -472,10 +472,10 @@ mod tests {
             message: "m".into(),
             location: Some(at(3, 3)),
             policy_location: at(4, 1),
-            sources: Vec::new(),
+            sources: Vec::new().into(),
             path: Vec::new(),
             terms: Vec::new(),
-            params: Vec::new(),
+            params: Vec::new().into(),
             suggestion: None,
             fix: Vec::new(),
             waiver: None,

@@ -28,11 +28,11 @@ fn step(label: &str, value: &str) -> PathStep {
     }
 }
 
-fn term(expr: &str, value: &str, origin: Option<&str>) -> Term {
+fn term(expr: &str, value: &str, origin: Option<&'static str>) -> Term {
     Term {
         expr: expr.into(),
         value: value.into(),
-        origin: origin.map(str::to_string),
+        origin,
     }
 }
 
@@ -80,10 +80,10 @@ fn violation(
         message: message.into(),
         location,
         policy_location: at(&rule.location.file, policy_line, 13),
-        sources: rule.sources.clone(),
+        sources: rule.sources.clone().into(),
         path: Vec::new(),
         terms: Vec::new(),
-        params: Vec::new(),
+        params: Vec::new().into(),
         suggestion: None,
         fix: Vec::new(),
         waiver: None,
@@ -113,7 +113,8 @@ fn violations(rules: &[RuleInfo]) -> Vec<Violation> {
         name: "threshold".into(),
         value: "20".into(),
         origin: "default".into(),
-    }];
+    }]
+    .into();
     lead_east.suggestion = Some("remove one of P-07, P-09 from leads".into());
     lead_east.fix = vec![Change::Set {
         collection: "people".into(),

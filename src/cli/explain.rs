@@ -141,7 +141,7 @@ pub fn run(args: &ExplainArgs) -> u8 {
         violation.policy_location.line,
         violation.policy_location.column
     );
-    for source in &violation.sources {
+    for source in violation.sources.iter() {
         println!("  source: {source}");
     }
     if let Some(filter) = &explanation.filter {

@@ -100,7 +100,7 @@ fn write_rule(
         paint.bold(&first.title),
     )?;
     let mut about = format!("  policy {}", first.policy);
-    for source in &first.sources {
+    for source in first.sources.iter() {
         about.push_str(" · ");
         about.push_str(source);
     }
@@ -322,12 +322,10 @@ fn write_summary(report: &Report<'_>, paint: &Paint, out: &mut dyn Write) -> io:
             writeln!(out, "{line}")?;
         }
     }
-    let with_path: Vec<_> = group_by(violations, |v| {
-        v.path.first().map(|step| step.label.as_str())
-    })
-    .into_iter()
-    .filter_map(|(label, group)| label.map(|label| (label, group)))
-    .collect();
+    let with_path: Vec<_> = group_by(violations, |v| v.path.first().map(|step| &*step.label))
+        .into_iter()
+        .filter_map(|(label, group)| label.map(|label| (label, group)))
+        .collect();
     for (label, group) in with_path {
         writeln!(out, "{}", paint.bold(&format!("by {label}")))?;
         let by_value = group_by(group.iter().copied(), |v| {

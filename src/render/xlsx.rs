@@ -135,7 +135,7 @@ fn write_summary(
     for violation in violations {
         let step = match violation.path.first() {
             Some(step) => {
-                if !first_labels.contains(&step.label.as_str()) {
+                if !first_labels.contains(&&*step.label) {
                     first_labels.push(&step.label);
                 }
                 step.value.as_str()

@@ -17,7 +17,7 @@
 
 use rustc_hash::FxHashMap;
 
-use super::{EvalResult, Evaluator, scalar_value};
+use super::{EvalResult, Evaluator};
 use crate::ast::BinaryOp;
 use crate::compile::PExpr;
 use crate::data::{Column, ColumnData, NO_ROW};
@@ -28,8 +28,26 @@ use crate::value::Value;
 pub(super) type Pred<'e> = Box<dyn Fn(&mut [Value]) -> EvalResult<Option<bool>> + Send + Sync + 'e>;
 /// A compiled value.
 pub(super) type Val<'e> = Box<dyn Fn(&mut [Value]) -> EvalResult<Value> + Send + Sync + 'e>;
-/// The row of one collection an expression names, if it names one.
-type RowOf<'e> = Box<dyn Fn(&[Value]) -> Option<u32> + Send + Sync + 'e>;
+/// The row of one collection an expression names, if it names one: the
+/// rule's binding itself is read in place (the common case, `x.field`), a
+/// chain of references through a closure.
+enum RowOf<'e> {
+    Slot(usize, u32),
+    Chain(Box<dyn Fn(&[Value]) -> Option<u32> + Send + Sync + 'e>),
+}
+
+impl RowOf<'_> {
+    #[inline(always)]
+    fn get(&self, env: &[Value]) -> Option<u32> {
+        match self {
+            RowOf::Slot(slot, coll) => match env[*slot] {
+                Value::Row(c, row) if c == *coll => Some(row),
+                _ => None,
+            },
+            RowOf::Chain(row_of) => row_of(env),
+        }
+    }
+}
 /// Whether an expression is null.
 type IsNull<'e> = Box<dyn Fn(&mut [Value]) -> EvalResult<bool> + Send + Sync + 'e>;
 
@@ -91,30 +109,35 @@ impl<'a> Evaluator<'a> {
     /// A condition, as [`Evaluator::logic`] decides it.
     pub(super) fn compile_pred<'e>(&'e self, expr: &'e PExpr) -> Pred<'e> {
         match expr {
-            PExpr::And(left, right) => {
-                let (left, right) = (self.compile_pred(left), self.compile_pred(right));
+            // A chain `a and b and c` is one loop over its operands, in
+            // order, stopping at the first that decides it; the same operands
+            // are evaluated as by the nested form.
+            PExpr::And(..) => {
+                let operands = self.chain(expr, true);
                 Box::new(move |env| {
-                    Ok(match left(env)? {
-                        Some(false) => Some(false),
-                        left_value => match (left_value, right(env)?) {
-                            (_, Some(false)) => Some(false),
-                            (Some(true), Some(true)) => Some(true),
-                            _ => None,
-                        },
-                    })
+                    let mut all_true = true;
+                    for operand in &operands {
+                        match operand(env)? {
+                            Some(false) => return Ok(Some(false)),
+                            Some(true) => {}
+                            None => all_true = false,
+                        }
+                    }
+                    Ok(all_true.then_some(true))
                 })
             }
-            PExpr::Or(left, right) => {
-                let (left, right) = (self.compile_pred(left), self.compile_pred(right));
+            PExpr::Or(..) => {
+                let operands = self.chain(expr, false);
                 Box::new(move |env| {
-                    Ok(match left(env)? {
-                        Some(true) => Some(true),
-                        left_value => match (left_value, right(env)?) {
-                            (_, Some(true)) => Some(true),
-                            (Some(false), Some(false)) => Some(false),
-                            _ => None,
-                        },
-                    })
+                    let mut all_false = true;
+                    for operand in &operands {
+                        match operand(env)? {
+                            Some(true) => return Ok(Some(true)),
+                            Some(false) => {}
+                            None => all_false = false,
+                        }
+                    }
+                    Ok(all_false.then_some(false))
                 })
             }
             PExpr::Not(operand) => {
@@ -156,7 +179,7 @@ impl<'a> Evaluator<'a> {
                 let column = self.column(*coll, *field);
                 match (&column.data, self.compile_row(base, *coll)) {
                     (ColumnData::Bool(bits), Some(row_of)) => Box::new(move |env| {
-                        Ok(match row_of(env) {
+                        Ok(match row_of.get(env) {
                             Some(row) if !column.is_null(row as usize) => bits.get(row as usize),
                             _ => None,
                         })
@@ -166,6 +189,23 @@ impl<'a> Evaluator<'a> {
             }
             _ => self.pred_of_value(expr),
         }
+    }
+
+    /// The operands of a chain of `and` (`conjunction`) or `or`, compiled,
+    /// left to right.
+    fn chain<'e>(&'e self, expr: &'e PExpr, conjunction: bool) -> Vec<Pred<'e>> {
+        let mut operands = Vec::new();
+        let mut pending = vec![expr];
+        while let Some(next) = pending.pop() {
+            match (next, conjunction) {
+                (PExpr::And(left, right), true) | (PExpr::Or(left, right), false) => {
+                    pending.push(right);
+                    pending.push(left);
+                }
+                (other, _) => operands.push(self.compile_pred(other)),
+            }
+        }
+        operands
     }
 
     /// A condition from the compiled value of `expr`: true and false are
@@ -295,7 +335,7 @@ impl<'a> Evaluator<'a> {
                 let values = $values;
                 let make = $make;
                 Box::new(move |env: &mut [Value]| {
-                    Ok(match row_of(env) {
+                    Ok(match row_of.get(env) {
                         Some(row) if !column.is_null(row as usize) => {
                             values.get(row as usize).map_or(Value::Null, make)
                         }
@@ -321,7 +361,7 @@ impl<'a> Evaluator<'a> {
                 })
             }
             ColumnData::Bool(bits) => Box::new(move |env| {
-                Ok(match row_of(env) {
+                Ok(match row_of.get(env) {
                     Some(row) if !column.is_null(row as usize) => {
                         bits.get(row as usize).map_or(Value::Null, Value::Bool)
                     }
@@ -329,7 +369,7 @@ impl<'a> Evaluator<'a> {
                 })
             }),
             ColumnData::List { .. } | ColumnData::Skipped => Box::new(move |env| {
-                Ok(match row_of(env) {
+                Ok(match row_of.get(env) {
                     Some(row) => self.field_value(coll, field, row),
                     None => Value::Null,
                 })
@@ -342,13 +382,7 @@ impl<'a> Evaluator<'a> {
     /// `expr` is of another form (the interpreter then reads it).
     fn compile_row<'e>(&'e self, expr: &'e PExpr, coll: u32) -> Option<RowOf<'e>> {
         match expr {
-            PExpr::Local(slot) => {
-                let slot = *slot as usize;
-                Some(Box::new(move |env| match env[slot] {
-                    Value::Row(c, row) if c == coll => Some(row),
-                    _ => None,
-                }))
-            }
+            PExpr::Local(slot) => Some(RowOf::Slot(*slot as usize, coll)),
             PExpr::Field {
                 base,
                 coll: base_coll,
@@ -362,13 +396,13 @@ impl<'a> Evaluator<'a> {
                     return None;
                 }
                 let base_row = self.compile_row(base, *base_coll)?;
-                Some(Box::new(move |env| {
-                    let row = base_row(env)? as usize;
+                Some(RowOf::Chain(Box::new(move |env| {
+                    let row = base_row.get(env)? as usize;
                     if column.is_null(row) {
                         return None;
                     }
                     rows.get(row).copied().filter(|target| *target != NO_ROW)
-                }))
+                })))
             }
             _ => None,
         }
@@ -381,21 +415,26 @@ impl<'a> Evaluator<'a> {
             && let Some(row_of) = self.compile_row(base, *coll)
         {
             let column = self.column(*coll, *field);
+            // Past the end of the column, or a reference that names no row.
+            let missing: Box<dyn Fn(usize) -> bool + Send + Sync> = match &column.data {
+                ColumnData::Ref { rows, .. } => {
+                    Box::new(move |row| rows.get(row).is_none_or(|target| *target == NO_ROW))
+                }
+                ColumnData::Skipped => Box::new(|_| true),
+                ColumnData::List { offsets, .. } => {
+                    Box::new(move |row| offsets.get(row + 1).is_none())
+                }
+                ColumnData::Int(values) => scalar_len(values.len()),
+                ColumnData::Number(values) => scalar_len(values.len()),
+                ColumnData::Str(values) => scalar_len(values.len()),
+                ColumnData::Date(values) => scalar_len(values.len()),
+                ColumnData::Enum(values) => scalar_len(values.len()),
+                ColumnData::Bool(bits) => scalar_len(bits.len()),
+            };
             return Box::new(move |env| {
-                Ok(match row_of(env) {
+                Ok(match row_of.get(env) {
                     None => true,
-                    Some(row) => {
-                        let row = row as usize;
-                        column.is_null(row)
-                            || match &column.data {
-                                ColumnData::Ref { rows, .. } => {
-                                    rows.get(row).is_none_or(|target| *target == NO_ROW)
-                                }
-                                ColumnData::Skipped => true,
-                                ColumnData::List { offsets, .. } => offsets.get(row + 1).is_none(),
-                                data => scalar_value(data, row).is_none(),
-                            }
-                    }
+                    Some(row) => column.is_null(row as usize) || missing(row as usize),
                 })
             });
         }
@@ -442,4 +481,9 @@ impl<'a> Evaluator<'a> {
                 .map_or(Value::Null, |value| (*value).clone()))
         }))
     }
+}
+
+/// "Past the end" for a scalar column of `len` values.
+fn scalar_len(len: usize) -> Box<dyn Fn(usize) -> bool + Send + Sync> {
+    Box::new(move |row| row >= len)
 }

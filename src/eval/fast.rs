@@ -33,8 +33,11 @@ pub(super) type Val<'e> = Box<dyn Fn(&mut [Value]) -> EvalResult<Value> + Send +
 /// chain of references through a closure.
 enum RowOf<'e> {
     Slot(usize, u32),
-    Chain(Box<dyn Fn(&[Value]) -> Option<u32> + Send + Sync + 'e>),
+    Chain(RowChain<'e>),
 }
+
+/// A row reached through references.
+type RowChain<'e> = Box<dyn Fn(&[Value]) -> Option<u32> + Send + Sync + 'e>;
 
 impl RowOf<'_> {
     #[inline(always)]

@@ -866,16 +866,31 @@ pub fn path_of(
     depth: usize,
 ) -> Vec<PathStep> {
     let mut steps = Vec::new();
+    // One environment for every step of every record on the path: a step
+    // reads slot 0 only.
+    let mut env = vec![Value::Null; plan.max_slots.max(1) as usize];
+    path_steps(plan, evaluator, coll, row, depth, &mut env, &mut steps);
+    steps
+}
+
+fn path_steps(
+    plan: &Plan,
+    evaluator: &Evaluator<'_>,
+    coll: u32,
+    row: u32,
+    depth: usize,
+    env: &mut [Value],
+    steps: &mut Vec<PathStep>,
+) {
     let Some(plan_steps) = plan.paths.get(coll as usize) else {
-        return steps;
+        return;
     };
     for step in plan_steps {
-        let mut env = vec![Value::Null; plan.max_slots.max(1) as usize];
         env[0] = Value::Row(coll, row);
-        let value = evaluator.value_of(&step.expr, &mut env);
+        let value = evaluator.value_of(&step.expr, env);
         match (&step.label, value) {
             (None, Value::Row(target, target_row)) if depth < 8 => {
-                steps.extend(path_of(plan, evaluator, target, target_row, depth + 1))
+                path_steps(plan, evaluator, target, target_row, depth + 1, env, steps)
             }
             (None, _) => {}
             (Some(label), value) => steps.push(PathStep {
@@ -884,7 +899,6 @@ pub fn path_of(
             }),
         }
     }
-    steps
 }
 
 /// An explanation tree as indented text: conditions marked `✓` or `✗`,

@@ -214,9 +214,13 @@ impl LocalStrings {
             if segment.fits(text) {
                 let idx = segment.push(text);
                 let segment = &*segment;
-                table.insert_unique(hash, idx as u32, |&idx| {
-                    hash_str(segment.get(idx as usize).as_bytes())
-                });
+                let rehash = |&idx: &u32| hash_str(segment.get(idx as usize).as_bytes());
+                if table.capacity() == 0 {
+                    // A segment `push_unique` opened: its table is made
+                    // when first needed.
+                    table.reserve(self.capacity, rehash);
+                }
+                table.insert_unique(hash, idx as u32, rehash);
                 return Sym::new(*id, idx);
             }
         }
@@ -252,8 +256,8 @@ impl LocalStrings {
         let id = self.ids.next();
         let mut segment = Segment::default();
         let idx = segment.push(text);
-        let table = HashTable::with_capacity(self.capacity);
-        self.current = Some((id, segment, table));
+        // No table until `intern` needs one: a chunk may hold only keys.
+        self.current = Some((id, segment, HashTable::new()));
         Sym::new(id, idx)
     }
 

@@ -164,9 +164,9 @@ pub struct FieldSchema {
     pub keep: bool,
     /// Whether the plan only shows its values as text (a field written
     /// directly as a part of a message template, or as a labelled step of a
-    /// `path`): stored, but its strings are left as each chunk interned them,
-    /// not made canonical, so two equal strings may have different symbols
-    /// and must never be compared by symbol. No effect on a kept field or a
+    /// `path`): stored, but its strings are not made canonical (not even
+    /// deduplicated within a chunk), so two equal strings may have different
+    /// symbols and must never be compared by symbol. No effect on a kept field or a
     /// key; anything that may read a field otherwise (the REPL's free
     /// expressions) sets `keep`.
     pub shown: bool,

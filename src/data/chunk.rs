@@ -149,7 +149,8 @@ pub struct Chunk<'s> {
     ids: Arc<SegmentIds>,
     layouts: Arc<Vec<Layout>>,
     strings: LocalStrings,
-    /// Strings of the fields the plan only shows (never made canonical).
+    /// Strings of the fields the plan only shows: appended as met, like keys
+    /// (list items are deduplicated), and never made canonical.
     shown: LocalStrings,
     /// Reference keys, per referenced collection.
     refs: Vec<Option<LocalStrings>>,
@@ -481,7 +482,7 @@ impl<'s> Chunk<'s> {
         if let (ScalarType::String, Cell::Str(text), ColumnData::Str(values)) =
             (scalar, cell, &mut column.data)
         {
-            let sym = if layout.key == Some(field) {
+            let sym = if layout.key == Some(field) || layout.shown[field] {
                 strings.push_unique(text)
             } else {
                 strings.intern(text)
@@ -1104,7 +1105,7 @@ pub(crate) fn merge(
 }
 
 /// Whether field `field` of `coll` is only shown by the plan: its strings
-/// are left as each chunk interned them, not made canonical.
+/// are left as each chunk stored them, not made canonical.
 fn only_shown(coll: &CollectionSchema, field: usize) -> bool {
     let f = &coll.fields[field];
     f.shown && !f.keep && coll.key != Some(field)

@@ -11,11 +11,12 @@
 //! have equal symbols, as with any interner.
 //!
 //! Strings the plan only shows (a person's name in a message) are the
-//! exception: chunks intern them into tables of their own, whose segments
-//! join the interner for [`Interner::resolve`] but skip [`canonicalize`]
-//! (finding their first occurrences was half its work, for nothing). Their
-//! symbols are only ever resolved to text, never compared; [`Interner::get`]
-//! does not know them.
+//! exception: chunks append them to segments of their own, without looking
+//! for an earlier equal string, and those segments join the interner for
+//! [`Interner::resolve`] but skip [`canonicalize`] (finding their first
+//! occurrences was most of its work, for nothing). Their symbols are only
+//! ever resolved to text, never compared; [`Interner::get`] does not know
+//! them.
 //!
 //! **Invariants:** segment bytes are only ever appended from `&str`, so every
 //! string in a segment is valid UTF-8; symbol 0 is the empty string.
@@ -239,7 +240,8 @@ impl LocalStrings {
 
     /// A symbol for `text` without looking for an earlier equal string:
     /// for keys, which are distinct anyway (a repeated one still gets its
-    /// canonical symbol when chunks are merged).
+    /// canonical symbol when chunks are merged), and for strings only shown,
+    /// where a repeated name costs its bytes but looking it up cost more.
     #[inline]
     pub(crate) fn push_unique(&mut self, text: &str) -> Sym {
         if text.is_empty() {

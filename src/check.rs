@@ -1176,6 +1176,7 @@ fn check_schema(
                 ty: field_ty,
                 optional: ty.optional,
                 keep: false,
+                shown: false,
             });
         }
         data.collections.push(CollectionSchema {

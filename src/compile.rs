@@ -120,7 +120,9 @@ pub enum PExpr {
     },
     /// A list literal; elements with a condition are kept when it holds.
     List(Vec<(PExpr, Option<PExpr>)>),
-    /// A string template: the parts' texts concatenated.
+    /// A string template: the parts' texts concatenated. The parts' values
+    /// are only shown, never compared: a field written directly as a part
+    /// is marked `shown`, and its strings are not canonical.
     Template(Vec<PExpr>),
     /// Every record of a collection.
     Scan(u32),
@@ -367,7 +369,8 @@ pub struct PathStepPlan {
 /// The evaluation plan of a program.
 #[derive(Clone, Debug)]
 pub struct Plan {
-    /// The schema, with `keep` set on every field a rule reads.
+    /// The schema, with `keep` set on every field the plan reads and `shown`
+    /// on every field it only shows (see `mark_kept_fields`).
     pub schema: CheckedSchema,
     /// Policies.
     pub policies: Vec<PolicyInfo>,
@@ -691,13 +694,23 @@ pub fn compile(program: &CheckedProgram, sources: &SourceMap) -> Result<Plan, Ve
     Ok(plan)
 }
 
+/// How the plan uses the value of an expression.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Use {
+    /// Compared, hashed, indexed or computed with.
+    Read,
+    /// Only shown as text.
+    Shown,
+}
+
 /// Every plan expression: rules (with their explanations), functions,
-/// invariants and paths.
-fn for_each_expr(plan: &Plan, visit: &mut dyn FnMut(&PExpr)) {
-    fn explain_nodes(node: &ExplainNode, visit: &mut dyn FnMut(&PExpr)) {
-        visit(&node.expr);
+/// invariants and paths, each with how its value is used (a labelled path
+/// step is only shown).
+fn for_each_expr(plan: &Plan, visit: &mut dyn FnMut(&PExpr, Use)) {
+    fn explain_nodes(node: &ExplainNode, visit: &mut dyn FnMut(&PExpr, Use)) {
+        visit(&node.expr, Use::Read);
         if let Shape::Field { record, .. } = &node.shape {
-            visit(record);
+            visit(record, Use::Read);
         }
         for child in &node.children {
             explain_nodes(child, visit);
@@ -711,7 +724,7 @@ fn for_each_expr(plan: &Plan, visit: &mut dyn FnMut(&PExpr)) {
             .chain(rule.requires.iter().map(|(e, _)| e))
             .chain(rule.message.iter())
         {
-            visit(expr);
+            visit(expr, Use::Read);
         }
         for node in rule
             .filter_explain
@@ -722,16 +735,23 @@ fn for_each_expr(plan: &Plan, visit: &mut dyn FnMut(&PExpr)) {
         }
     }
     for expr in &plan.invariants {
-        visit(expr);
+        visit(expr, Use::Read);
     }
     for function in &plan.functions {
         if let FnKind::Bangfu { body, .. } = &function.kind {
-            visit(body);
+            visit(body, Use::Read);
         }
     }
     for steps in &plan.paths {
         for step in steps {
-            visit(&step.expr);
+            // `explain::path_of` shows a labelled step's value; an unlabelled
+            // one is a reference it follows.
+            let how = if step.label.is_some() {
+                Use::Shown
+            } else {
+                Use::Read
+            };
+            visit(&step.expr, how);
         }
     }
 }
@@ -753,7 +773,7 @@ fn plan_slots(plan: &Plan) -> u32 {
             max = max.max(n_slots);
         }
     }
-    for_each_expr(plan, &mut |expr| max = max.max(slots(expr)));
+    for_each_expr(plan, &mut |expr, _| max = max.max(slots(expr)));
     max.max(1)
 }
 
@@ -1325,26 +1345,45 @@ fn uses_outer(expr: &PExpr, bound: &mut Vec<u32>) -> bool {
     }
 }
 
-/// Sets `keep` on every field the plan reads, every index key and every key
-/// field; loaders drop the others.
+/// Marks the fields the plan reads, so loaders store them and drop the
+/// others: `keep` on every field whose values the plan reads (compares,
+/// hashes, indexes, computes with), every index key and every key field;
+/// `shown` on every field it only shows as text, i.e. a field written
+/// directly as a part of a template or as a labelled path step. Anything
+/// else around a field (a call, a comparison, an `if`, a `let`) reads it.
 fn mark_kept_fields(plan: &mut Plan) {
-    let mut used: Vec<(u32, u32)> = Vec::new();
-    fn visit(expr: &PExpr, used: &mut Vec<(u32, u32)>) {
+    let mut used: Vec<(u32, u32, Use)> = Vec::new();
+    fn visit(expr: &PExpr, how: Use, used: &mut Vec<(u32, u32, Use)>) {
         if let PExpr::Field { coll, field, .. } | PExpr::Project { coll, field, .. } = expr {
-            used.push((*coll, *field));
+            used.push((*coll, *field, how));
         }
-        expr.for_each_child(&mut |child| visit(child, used));
+        // A template only shows its parts; any other expression reads its
+        // children (a field's record included).
+        let child = if matches!(expr, PExpr::Template(_)) {
+            Use::Shown
+        } else {
+            Use::Read
+        };
+        expr.for_each_child(&mut |part| visit(part, child, used));
     }
     let mut exprs_used = Vec::new();
-    for_each_expr(plan, &mut |expr| visit(expr, &mut exprs_used));
+    for_each_expr(plan, &mut |expr, how| visit(expr, how, &mut exprs_used));
     used.extend(exprs_used);
     for spec in &plan.indexes {
-        used.extend(spec.keys.iter().map(|key| (spec.coll, key.field)));
+        used.extend(
+            spec.keys
+                .iter()
+                .map(|key| (spec.coll, key.field, Use::Read)),
+        );
     }
     for (coll, info) in plan.schema.collections.iter().enumerate() {
-        used.extend(info.key_fields.iter().map(|field| (coll as u32, *field)));
+        used.extend(
+            info.key_fields
+                .iter()
+                .map(|field| (coll as u32, *field, Use::Read)),
+        );
     }
-    for (coll, field) in used {
+    for (coll, field, how) in used {
         if let Some(field) = plan
             .schema
             .data
@@ -1352,7 +1391,10 @@ fn mark_kept_fields(plan: &mut Plan) {
             .get_mut(coll as usize)
             .and_then(|c| c.fields.get_mut(field as usize))
         {
-            field.keep = true;
+            match how {
+                Use::Read => field.keep = true,
+                Use::Shown => field.shown = true,
+            }
         }
     }
 }

@@ -17,8 +17,10 @@
 //! value straight into its column through a [`Chunk`] (or the
 //! [`DatasetBuilder`] around one). Positions are kept as byte offsets and
 //! turned into line and column only when reported. Fields no rule reads
-//! (`FieldSchema::keep == false`) are type-checked and dropped. This module
-//! knows no collection or field by name.
+//! (neither `FieldSchema::keep` nor `FieldSchema::shown`) are type-checked
+//! and dropped. Strings of kept fields and keys are canonical (equal text,
+//! equal symbol); strings of fields only shown are not, and are never
+//! compared by symbol. This module knows no collection or field by name.
 
 mod chunk;
 pub mod csv;
@@ -155,8 +157,19 @@ pub struct FieldSchema {
     pub ty: FieldType,
     /// Whether null or absence is allowed.
     pub optional: bool,
-    /// Whether a rule reads it; unread fields are checked and dropped.
+    /// Whether the plan reads its values (compares, hashes, indexes or
+    /// computes with them): stored, and its strings made canonical, so two
+    /// equal strings have equal symbols. Fields neither kept nor
+    /// [`shown`](FieldSchema::shown) are checked and dropped.
     pub keep: bool,
+    /// Whether the plan only shows its values as text (a field written
+    /// directly as a part of a message template, or as a labelled step of a
+    /// `path`): stored, but its strings are not made canonical (not even
+    /// deduplicated within a chunk), so two equal strings may have different
+    /// symbols and must never be compared by symbol. No effect on a kept field or a
+    /// key; anything that may read a field otherwise (the REPL's free
+    /// expressions) sets `keep`.
+    pub shown: bool,
 }
 
 /// The type of a scalar value.

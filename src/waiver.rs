@@ -107,6 +107,7 @@ pub fn waiver_schema() -> DataSchema {
         ty: FieldType::Scalar(ty),
         optional: false,
         keep: true,
+        shown: false,
     };
     DataSchema {
         collections: vec![CollectionSchema {

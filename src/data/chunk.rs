@@ -4,11 +4,13 @@
 //! A [`Chunk`] is what the old single builder was: begin a record, set its
 //! fields, end it; every value is checked against the field's declared type.
 //! It owns its columns, its strings ([`LocalStrings`]: one table for kept
-//! strings, one per referenced collection for reference keys) and its
-//! errors, so chunks are filled on different threads without any lock.
+//! strings, one for strings only shown, one per referenced collection for
+//! reference keys) and its errors, so chunks are filled on different threads
+//! without any lock.
 //!
-//! [`merge`] puts the chunks together in document order: strings are made
-//! canonical, columns concatenated, keys checked for duplicates, references
+//! [`merge`] puts the chunks together in document order: kept strings are
+//! made canonical (shown ones are not: see `strings`), columns concatenated,
+//! keys checked for duplicates, references
 //! resolved to rows (each distinct key once per chunk), newline counts handed
 //! to the sources. The reference keys' strings are dropped then: a resolved
 //! reference is its row, and only a dangling one keeps its key as written.
@@ -22,8 +24,8 @@ use rustc_hash::FxHashMap;
 
 use super::strings::{self, LocalStrings, Segment, SegmentIds, Sym};
 use super::{
-    Bits, Cell, CellError, Collection, Column, ColumnData, DataError, DataFormat, DataSchema,
-    Dataset, FieldType, KeyIndex, MAX_ERRORS, NO_ROW, ScalarType, text_cell,
+    Bits, Cell, CellError, Collection, CollectionSchema, Column, ColumnData, DataError, DataFormat,
+    DataSchema, Dataset, FieldType, KeyIndex, MAX_ERRORS, NO_ROW, ScalarType, text_cell,
 };
 use crate::diag;
 use crate::source::{LineIndex, SourceId, SourceMap, SourceText};
@@ -39,8 +41,10 @@ struct Slot {
 #[derive(Debug)]
 struct Layout {
     slots: Vec<Slot>,
-    /// Whether each field is stored (kept by the plan, or the key).
+    /// Whether each field is stored (kept or shown by the plan, or the key).
     store: Vec<bool>,
+    /// Whether each field's strings go to the table of strings only shown.
+    shown: Vec<bool>,
     /// Words of the "given" bitset.
     words: usize,
     /// Every field, as a bitset.
@@ -84,8 +88,9 @@ impl<'s> LoadContext<'s> {
                         .fields
                         .iter()
                         .enumerate()
-                        .map(|(idx, f)| f.keep || coll.key == Some(idx))
+                        .map(|(idx, f)| f.keep || f.shown || coll.key == Some(idx))
                         .collect(),
+                    shown: (0..n).map(|idx| only_shown(coll, idx)).collect(),
                     words,
                     all,
                     key: coll.key,
@@ -144,6 +149,9 @@ pub struct Chunk<'s> {
     ids: Arc<SegmentIds>,
     layouts: Arc<Vec<Layout>>,
     strings: LocalStrings,
+    /// Strings of the fields the plan only shows: appended as met, like keys
+    /// (list items are deduplicated), and never made canonical.
+    shown: LocalStrings,
     /// Reference keys, per referenced collection.
     refs: Vec<Option<LocalStrings>>,
     parts: Vec<Part>,
@@ -222,6 +230,7 @@ impl<'s> Chunk<'s> {
             ids: context.ids.clone(),
             layouts: context.layouts.clone(),
             strings: LocalStrings::with_capacity(context.ids.clone(), bytes / 48),
+            shown: LocalStrings::with_capacity(context.ids.clone(), bytes / 48),
             refs: (0..schema.collections.len()).map(|_| None).collect(),
             parts,
             errors: Vec::new(),
@@ -431,12 +440,15 @@ impl<'s> Chunk<'s> {
             schema,
             ids,
             strings,
+            shown,
             refs,
             parts,
             ref_capacity,
             layouts,
             ..
         } = self;
+        let layout = &layouts[coll];
+        let strings = if layout.shown[field] { shown } else { strings };
         let part = &mut parts[coll];
         let row = part.len;
         let column = &mut part.columns[field];
@@ -470,7 +482,7 @@ impl<'s> Chunk<'s> {
         if let (ScalarType::String, Cell::Str(text), ColumnData::Str(values)) =
             (scalar, cell, &mut column.data)
         {
-            let sym = if layouts[coll].key == Some(field) {
+            let sym = if layout.key == Some(field) || layout.shown[field] {
                 strings.push_unique(text)
             } else {
                 strings.intern(text)
@@ -566,11 +578,18 @@ impl<'s> Chunk<'s> {
             schema,
             ids,
             strings,
+            shown,
             refs,
             parts,
             ref_capacity,
+            layouts,
             ..
         } = self;
+        let strings = if layouts[coll].shown[field] {
+            shown
+        } else {
+            strings
+        };
         match &mut parts[coll].columns[field].data {
             ColumnData::List { items, .. } => push_scalar(
                 schema,
@@ -802,6 +821,7 @@ pub(crate) fn merge(
     let n_colls = schema.collections.len();
     let mut errors: Vec<DataError> = Vec::new();
     let mut kept: Vec<Vec<(u32, Segment)>> = Vec::with_capacity(chunks.len());
+    let mut shown: Vec<Vec<(u32, Segment)>> = Vec::with_capacity(chunks.len());
     let mut ref_segments: Vec<Vec<(u32, Segment)>> = vec![Vec::new(); n_colls];
     let mut lines: Vec<LineCount> = Vec::new();
     let mut pieces: Vec<Pieces> = schema
@@ -822,6 +842,7 @@ pub(crate) fn merge(
             }
         }
         kept.push(chunk.strings.into_segments());
+        shown.push(chunk.shown.into_segments());
         for (target, refs) in chunk.refs.into_iter().enumerate() {
             if let Some(refs) = refs {
                 ref_segments[target].extend(refs.into_segments());
@@ -850,7 +871,7 @@ pub(crate) fn merge(
     set_line_indexes(&sources, lines);
 
     let timing = super::Timing::start("merge: canonical strings");
-    let canonical = strings::canonicalize(kept);
+    let canonical = strings::canonicalize(kept, shown);
     drop(timing);
     let timing = super::Timing::start("merge: columns");
     let interner = &canonical.interner;
@@ -872,8 +893,11 @@ pub(crate) fn merge(
     let done: Vec<(usize, usize, Column)> = work
         .into_par_iter()
         .map(|(coll, field, columns)| {
+            let remap = !only_shown(&schema.collections[coll], field);
             let column = concat(columns, &lens[coll], &|column| {
-                remap_strings(&mut column.data, &canonical)
+                if remap {
+                    remap_strings(&mut column.data, &canonical)
+                }
             });
             (coll, field, column)
         })
@@ -1078,6 +1102,13 @@ pub(crate) fn merge(
         sources,
         format,
     })
+}
+
+/// Whether field `field` of `coll` is only shown by the plan: its strings
+/// are left as each chunk stored them, not made canonical.
+fn only_shown(coll: &CollectionSchema, field: usize) -> bool {
+    let f = &coll.fields[field];
+    f.shown && !f.keep && coll.key != Some(field)
 }
 
 fn has_refs(ty: FieldType) -> bool {

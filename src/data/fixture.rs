@@ -23,6 +23,7 @@ fn field(name: &str, ty: FieldType, optional: bool) -> FieldSchema {
         ty,
         optional,
         keep: true,
+        shown: false,
     }
 }
 
@@ -51,6 +52,7 @@ pub fn schema() -> DataSchema {
                 ty: Scalar(String),
                 optional: true,
                 keep: false,
+                shown: false,
             },
         ],
     };

@@ -10,6 +10,14 @@
 //! occurrence is remapped to it. After that, two equal strings of a dataset
 //! have equal symbols, as with any interner.
 //!
+//! Strings the plan only shows (a person's name in a message) are the
+//! exception: chunks append them to segments of their own, without looking
+//! for an earlier equal string, and those segments join the interner for
+//! [`Interner::resolve`] but skip [`canonicalize`] (finding their first
+//! occurrences was most of its work, for nothing). Their symbols are only
+//! ever resolved to text, never compared; [`Interner::get`] does not know
+//! them.
+//!
 //! **Invariants:** segment bytes are only ever appended from `&str`, so every
 //! string in a segment is valid UTF-8; symbol 0 is the empty string.
 
@@ -207,9 +215,13 @@ impl LocalStrings {
             if segment.fits(text) {
                 let idx = segment.push(text);
                 let segment = &*segment;
-                table.insert_unique(hash, idx as u32, |&idx| {
-                    hash_str(segment.get(idx as usize).as_bytes())
-                });
+                let rehash = |&idx: &u32| hash_str(segment.get(idx as usize).as_bytes());
+                if table.capacity() == 0 {
+                    // A segment `push_unique` opened: its table is made
+                    // when first needed.
+                    table.reserve(self.capacity, rehash);
+                }
+                table.insert_unique(hash, idx as u32, rehash);
                 return Sym::new(*id, idx);
             }
         }
@@ -228,7 +240,8 @@ impl LocalStrings {
 
     /// A symbol for `text` without looking for an earlier equal string:
     /// for keys, which are distinct anyway (a repeated one still gets its
-    /// canonical symbol when chunks are merged).
+    /// canonical symbol when chunks are merged), and for strings only shown,
+    /// where a repeated name costs its bytes but looking it up cost more.
     #[inline]
     pub(crate) fn push_unique(&mut self, text: &str) -> Sym {
         if text.is_empty() {
@@ -245,8 +258,8 @@ impl LocalStrings {
         let id = self.ids.next();
         let mut segment = Segment::default();
         let idx = segment.push(text);
-        let table = HashTable::with_capacity(self.capacity);
-        self.current = Some((id, segment, table));
+        // No table until `intern` needs one: a chunk may hold only keys.
+        self.current = Some((id, segment, HashTable::new()));
         Sym::new(id, idx)
     }
 
@@ -307,8 +320,9 @@ impl Lookup {
 pub struct Interner {
     /// Indexed by segment id; ids that never held a kept string are empty.
     segments: Vec<Segment>,
-    /// Segment ids in document order: the first occurrence of a string in
-    /// this order is its canonical symbol.
+    /// Ids of the segments of canonical strings, in document order: the
+    /// first occurrence of a string in this order is its canonical symbol.
+    /// Segments of strings only shown are not in it.
     order: Vec<u32>,
     /// Content to canonical symbol, built when first needed.
     lookup: OnceLock<Lookup>,
@@ -339,7 +353,8 @@ impl Interner {
             .map_or("", |segment| segment.get(sym.local()))
     }
 
-    /// The symbol of `text`, if the dataset holds that string.
+    /// The canonical symbol of `text`, if a canonical string of the dataset
+    /// (not one only shown) is `text`.
     pub fn get(&self, text: &str) -> Option<Sym> {
         let hash = hash_str(text.as_bytes());
         let lookup = self.lookup();
@@ -350,7 +365,7 @@ impl Interner {
             .copied()
     }
 
-    /// Number of distinct strings.
+    /// Number of distinct canonical strings.
     pub fn len(&self) -> usize {
         self.lookup().shards.iter().map(HashTable::len).sum()
     }
@@ -563,23 +578,31 @@ impl Canonical {
     }
 }
 
-/// Makes one interner of every chunk's kept strings; `chunks` are in
-/// document order, each with its segments in the order they were filled.
-pub(crate) fn canonicalize(chunks: Vec<Vec<(u32, Segment)>>) -> Canonical {
+/// Makes one interner of every chunk's kept strings, made canonical, and
+/// of its `shown` strings, as they are; `chunks` are in document order,
+/// each with its segments in the order they were filled.
+pub(crate) fn canonicalize(
+    chunks: Vec<Vec<(u32, Segment)>>,
+    shown: Vec<Vec<(u32, Segment)>>,
+) -> Canonical {
     let mut order = vec![0u32];
     let mut segments: Vec<Segment> = Vec::new();
     let mut empty = Segment::default();
     empty.push("");
     segments.push(empty);
-    for chunk in chunks {
-        for (id, segment) in chunk {
-            let id_usize = id as usize;
-            if segments.len() <= id_usize {
-                segments.resize_with(id_usize + 1, Segment::default);
-            }
-            segments[id_usize] = segment;
-            order.push(id);
+    let mut place = |id: u32, segment: Segment| {
+        let id = id as usize;
+        if segments.len() <= id {
+            segments.resize_with(id + 1, Segment::default);
         }
+        segments[id] = segment;
+    };
+    for (id, segment) in chunks.into_iter().flatten() {
+        place(id, segment);
+        order.push(id);
+    }
+    for (id, segment) in shown.into_iter().flatten() {
+        place(id, segment);
     }
     let (lookup, remaps) = build_lookup(&segments, &order, Some(()));
     let interner = Interner {
@@ -608,7 +631,10 @@ mod tests {
         assert_eq!(first.intern("a"), a1);
         assert_eq!(first.resolve(b1), "b");
         assert_eq!(first.intern(""), Sym::default());
-        let canonical = canonicalize(vec![first.into_segments(), second.into_segments()]);
+        let canonical = canonicalize(
+            vec![first.into_segments(), second.into_segments()],
+            Vec::new(),
+        );
         // "b" first occurs in the first chunk in document order.
         assert_eq!(canonical.map(b2), b1);
         assert_eq!(canonical.map(c2), c2);
@@ -637,8 +663,28 @@ mod tests {
             local.resolve(syms[SEGMENT_STRINGS + 5]),
             (SEGMENT_STRINGS + 5).to_string()
         );
-        let canonical = canonicalize(vec![local.into_segments()]);
+        let canonical = canonicalize(vec![local.into_segments()], Vec::new());
         assert!(canonical.is_identity());
         assert_eq!(canonical.interner.get("17"), Some(syms[17]));
+    }
+
+    #[test]
+    fn shown_strings_resolve_but_stay_out_of_the_lookup() {
+        let ids = SegmentIds::new();
+        let mut kept = LocalStrings::with_capacity(ids.clone(), 16);
+        let mut shown = LocalStrings::with_capacity(ids.clone(), 16);
+        let a = kept.intern("a");
+        let shown_a = shown.intern("a");
+        let name = shown.intern("name");
+        assert_eq!(shown.intern("name"), name, "deduplicated within the chunk");
+        let canonical = canonicalize(vec![kept.into_segments()], vec![shown.into_segments()]);
+        assert_eq!(canonical.map(shown_a), shown_a, "never remapped");
+        assert_ne!(shown_a, a);
+        let interner = &canonical.interner;
+        assert_eq!(interner.resolve(&shown_a), "a");
+        assert_eq!(interner.resolve(&name), "name");
+        assert_eq!(interner.get("a"), Some(a));
+        assert_eq!(interner.get("name"), None);
+        assert_eq!(interner.len(), 2);
     }
 }

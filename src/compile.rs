@@ -706,7 +706,9 @@ enum Use {
 /// Every plan expression: rules (with their explanations), functions,
 /// invariants and paths, each with how its value is used (a labelled path
 /// step is only shown).
-fn for_each_expr(plan: &Plan, visit: &mut dyn FnMut(&PExpr, Use)) {
+/// Only the rules for which `rules` holds (by index) are visited; the
+/// shared parts (invariants, functions, paths) always are.
+fn for_each_expr(plan: &Plan, rules: &dyn Fn(usize) -> bool, visit: &mut dyn FnMut(&PExpr, Use)) {
     fn explain_nodes(node: &ExplainNode, visit: &mut dyn FnMut(&PExpr, Use)) {
         visit(&node.expr, Use::Read);
         if let Shape::Field { record, .. } = &node.shape {
@@ -716,7 +718,7 @@ fn for_each_expr(plan: &Plan, visit: &mut dyn FnMut(&PExpr, Use)) {
             explain_nodes(child, visit);
         }
     }
-    for rule in &plan.rules {
+    for (_, rule) in plan.rules.iter().enumerate().filter(|(idx, _)| rules(*idx)) {
         for expr in rule
             .filter
             .iter()
@@ -742,7 +744,44 @@ fn for_each_expr(plan: &Plan, visit: &mut dyn FnMut(&PExpr, Use)) {
             visit(body, Use::Read);
         }
     }
-    for steps in &plan.paths {
+    // The paths of the rules' collections, and of the collections their
+    // unlabelled steps lead to (`explain::path_of` follows them).
+    let mut wanted = vec![false; plan.paths.len()];
+    let mut pending: Vec<u32> = plan
+        .rules
+        .iter()
+        .enumerate()
+        .filter(|(idx, _)| rules(*idx))
+        .filter_map(|(_, rule)| rule.entity)
+        .collect();
+    while let Some(coll) = pending.pop() {
+        let Some(seen) = wanted.get_mut(coll as usize) else {
+            continue;
+        };
+        if std::mem::replace(seen, true) {
+            continue;
+        }
+        for step in &plan.paths[coll as usize] {
+            if step.label.is_none()
+                && let PExpr::Field { coll, field, .. } = &step.expr
+                && let Some(FieldType::Scalar(ScalarType::Ref(target))) = plan
+                    .schema
+                    .data
+                    .collections
+                    .get(*coll as usize)
+                    .and_then(|c| c.fields.get(*field as usize))
+                    .map(|f| f.ty)
+            {
+                pending.push(target);
+            }
+        }
+    }
+    for (_, steps) in plan
+        .paths
+        .iter()
+        .enumerate()
+        .filter(|(coll, _)| wanted[*coll])
+    {
         for step in steps {
             // `explain::path_of` shows a labelled step's value; an unlabelled
             // one is a reference it follows.
@@ -773,7 +812,7 @@ fn plan_slots(plan: &Plan) -> u32 {
             max = max.max(n_slots);
         }
     }
-    for_each_expr(plan, &mut |expr, _| max = max.max(slots(expr)));
+    for_each_expr(plan, &|_| true, &mut |expr, _| max = max.max(slots(expr)));
     max.max(1)
 }
 
@@ -1352,6 +1391,31 @@ fn uses_outer(expr: &PExpr, bound: &mut Vec<u32>) -> bool {
 /// directly as a part of a template or as a labelled path step. Anything
 /// else around a field (a call, a comparison, an `if`, a `let`) reads it.
 fn mark_kept_fields(plan: &mut Plan) {
+    plan.schema.data = plan.data_schema_for(&|_| true);
+}
+
+impl Plan {
+    /// The data schema marked for the rules for which `rules` holds (by
+    /// index): the fields they, the invariants, the functions, the indexes,
+    /// the keys and the paths read (`keep`) or only show (`shown`). A run
+    /// of some rules loads only what those rules need; a field no marked
+    /// use reaches is checked and dropped.
+    pub fn data_schema_for(&self, rules: &dyn Fn(usize) -> bool) -> crate::data::DataSchema {
+        let mut schema = self.schema.data.clone();
+        for field in schema
+            .collections
+            .iter_mut()
+            .flat_map(|c| c.fields.iter_mut())
+        {
+            field.keep = false;
+            field.shown = false;
+        }
+        mark_fields(self, rules, &mut schema);
+        schema
+    }
+}
+
+fn mark_fields(plan: &Plan, rules: &dyn Fn(usize) -> bool, schema: &mut crate::data::DataSchema) {
     let mut used: Vec<(u32, u32, Use)> = Vec::new();
     fn visit(expr: &PExpr, how: Use, used: &mut Vec<(u32, u32, Use)>) {
         if let PExpr::Field { coll, field, .. } | PExpr::Project { coll, field, .. } = expr {
@@ -1367,7 +1431,9 @@ fn mark_kept_fields(plan: &mut Plan) {
         expr.for_each_child(&mut |part| visit(part, child, used));
     }
     let mut exprs_used = Vec::new();
-    for_each_expr(plan, &mut |expr, how| visit(expr, how, &mut exprs_used));
+    for_each_expr(plan, rules, &mut |expr, how| {
+        visit(expr, how, &mut exprs_used)
+    });
     used.extend(exprs_used);
     for spec in &plan.indexes {
         used.extend(
@@ -1384,9 +1450,7 @@ fn mark_kept_fields(plan: &mut Plan) {
         );
     }
     for (coll, field, how) in used {
-        if let Some(field) = plan
-            .schema
-            .data
+        if let Some(field) = schema
             .collections
             .get_mut(coll as usize)
             .and_then(|c| c.fields.get_mut(field as usize))

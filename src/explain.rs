@@ -23,8 +23,8 @@ use crate::value::Value;
 /// A position in a file, for output.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Location {
-    /// File name as given.
-    pub file: String,
+    /// File name as given (shared by the locations in one file).
+    pub file: std::sync::Arc<str>,
     /// 1-based line.
     pub line: usize,
     /// 1-based column (characters).
@@ -144,7 +144,7 @@ fn location(plan: &Plan, span: Span) -> Location {
     let src = plan.sources.get(span.src);
     let (line, column) = src.line_col(span.start as usize);
     Location {
-        file: src.name().to_string(),
+        file: src.name().into(),
         line,
         column,
         row: None,
@@ -194,12 +194,14 @@ impl RuleParts {
 }
 
 /// Explains every outcome; `rules` are the evaluated rule indexes.
-/// Violations are built in parallel, each independent of the others.
+/// Violations are built in parallel, each independent of the others; each
+/// takes its outcome's message (the outcome keeps its bindings, for
+/// [`enrich`]).
 pub fn explain(
     plan: &Plan,
     data: &Dataset,
     evaluator: &Evaluator<'_>,
-    outcomes: &[Outcome],
+    outcomes: &mut [Outcome],
     rules: &[usize],
 ) -> (Vec<Violation>, Summary) {
     use rayon::prelude::*;
@@ -222,8 +224,14 @@ pub fn explain(
         .collect();
     let positions = data.positions_of(&records);
     let csv = data.format == DataFormat::Csv;
+    // One shared name per data file, not one copy per violation.
+    let files: rustc_hash::FxHashMap<&str, std::sync::Arc<str>> = data
+        .sources
+        .iter()
+        .map(|(_, text)| (text.name(), std::sync::Arc::from(text.name())))
+        .collect();
     let violations: Vec<Violation> = outcomes
-        .par_iter()
+        .par_iter_mut()
         .zip(positions.into_par_iter())
         .with_min_len(256)
         .map(|(outcome, position)| {
@@ -234,7 +242,7 @@ pub fn explain(
                 (Some(coll), Some(row)) => {
                     let key = evaluator.key_text(coll, row);
                     let record_location = position.map(|(file, line, column)| Location {
-                        file: file.to_string(),
+                        file: files.get(file).cloned().unwrap_or_else(|| file.into()),
                         line,
                         column,
                         // As a spreadsheet numbers it: the header is row 1.
@@ -257,7 +265,7 @@ pub fn explain(
                 severity: rule.severity,
                 entity: parts.entity.clone(),
                 key,
-                message: outcome.message.clone(),
+                message: std::mem::take(&mut outcome.message),
                 location: record_location,
                 policy_location,
                 sources: parts.sources.clone(),
@@ -271,7 +279,7 @@ pub fn explain(
         })
         .collect();
     let mut per_rule = vec![0usize; plan.rules.len()];
-    for outcome in outcomes {
+    for outcome in outcomes.iter() {
         per_rule[outcome.rule] += 1;
         match plan.rules[outcome.rule].severity {
             Severity::Error => summary.errors += 1,

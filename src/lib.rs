@@ -185,7 +185,7 @@ pub fn evaluate_with(
     if options.interpret {
         evaluator = evaluator.interpreted();
     }
-    let (outcomes, errors) = evaluator.run(selected);
+    let (mut outcomes, errors) = evaluator.run(selected);
     let rules: Vec<usize> = plan
         .rules
         .iter()
@@ -195,7 +195,7 @@ pub fn evaluate_with(
         .collect();
     let (mut violations, summary) = {
         let _timing = data::Timing::start("explain: violations");
-        explain::explain(plan, data, &evaluator, &outcomes, &rules)
+        explain::explain(plan, data, &evaluator, &mut outcomes, &rules)
     };
     if options.explain {
         let _timing = data::Timing::start("explain: terms and fixes");
@@ -217,7 +217,7 @@ pub fn explain_violation(
     key: &str,
 ) -> Result<Option<explain::Explanation>, Vec<Error>> {
     let evaluator = eval::Evaluator::new(plan, data);
-    let (outcomes, errors) = evaluator.run(&|rule| rule.id == rule_id);
+    let (mut outcomes, errors) = evaluator.run(&|rule| rule.id == rule_id);
     if !errors.is_empty() {
         return Err(errors.into_iter().map(Error::from).collect());
     }
@@ -228,7 +228,7 @@ pub fn explain_violation(
         .filter(|(_, rule)| rule.id == rule_id)
         .map(|(idx, _)| idx)
         .collect();
-    let (violations, _) = explain::explain(plan, data, &evaluator, &outcomes, &rules);
+    let (violations, _) = explain::explain(plan, data, &evaluator, &mut outcomes, &rules);
     // Only the violation asked about is explained in full.
     let Some((mut violation, outcome)) = violations
         .into_iter()

@@ -211,7 +211,7 @@ impl Snippets {
                 .chain(std::iter::once(&violation.policy_location));
             for location in locations {
                 wanted
-                    .entry(location.file.as_str())
+                    .entry(&*location.file)
                     .or_default()
                     .push((location.line, location.column));
             }
@@ -404,7 +404,7 @@ pub fn ledger_row(violation: &Violation, labels: &[String]) -> Vec<String> {
         .map(|label| path_value(violation, label).to_string())
         .collect();
     let (file, line) = match &violation.location {
-        Some(location) => (location.file.clone(), location.line.to_string()),
+        Some(location) => (location.file.to_string(), location.line.to_string()),
         None => (String::new(), String::new()),
     };
     row.extend([

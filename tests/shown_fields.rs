@@ -84,3 +84,84 @@ fn the_repl_compares_fields_the_rules_only_show() {
     let answer = session.execute("count(distinct(households.head))");
     assert_eq!(answer.trim(), heads.len().to_string());
 }
+
+/// `check --rule` loads only what the chosen rules read or show (and keys,
+/// index keys, and the paths of their collections); the rest is checked and
+/// dropped.
+#[test]
+fn a_run_of_some_rules_loads_only_their_fields() {
+    let plan =
+        bangfu::compile_policies(&bangfu::bundled_policies(), &[]).expect("bundled policies");
+    let only = |id: &str| {
+        let idx = plan.rules.iter().position(|r| r.id == id).expect("rule");
+        plan.data_schema_for(&move |rule| rule == idx)
+    };
+    let schema = only("exit.household_standard");
+    let marks = |coll: &str, name: &str| {
+        let c = &schema.collections[schema.collection_index(coll).expect("collection")];
+        let f = &c.fields[c.field_index(name).expect("field")];
+        (f.keep, f.shown)
+    };
+    // Read (and also shown in the message).
+    assert!(marks("households", "income_per_capita").0);
+    assert!(marks("households", "id").0, "keys stay");
+    assert!(marks("households", "village").0, "its path follows it");
+    assert_eq!(
+        marks("households", "head"),
+        (false, true),
+        "shown in the message"
+    );
+    assert_eq!(
+        marks("households", "members"),
+        (false, false),
+        "read by no chosen rule"
+    );
+    assert_eq!(
+        marks("cadres", "name"),
+        (false, false),
+        "no chosen rule is about cadres"
+    );
+    assert_eq!(
+        marks("villages", "name"),
+        (false, true),
+        "on the households' path"
+    );
+    // All rules: what the plan's own schema marks.
+    let all = plan.data_schema_for(&|_| true);
+    for (a, b) in all.collections.iter().zip(&plan.schema.data.collections) {
+        for (x, y) in a.fields.iter().zip(&b.fields) {
+            assert_eq!(
+                (x.keep, x.shown),
+                (y.keep, y.shown),
+                "{}.{}",
+                a.name,
+                x.name
+            );
+        }
+    }
+}
+
+/// A chosen rule's run reports what the full run reports for it, and a
+/// wrong value in a field no chosen rule reads is still an error.
+#[test]
+fn a_run_of_some_rules_still_checks_every_field() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sample =
+        std::fs::read_to_string(root().join("examples/sample/ledger.json")).expect("sample");
+    let mut ledger: serde_json::Value = serde_json::from_str(&sample).expect("JSON");
+    ledger["cadres"][0]["trainings"] = serde_json::json!("many");
+    let broken = dir.path().join("ledger.json");
+    std::fs::write(&broken, ledger.to_string()).expect("write");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_bangfu"))
+        .args([
+            "check",
+            &broken.display().to_string(),
+            "--rule",
+            "exit.household_standard",
+        ])
+        .output()
+        .expect("bangfu runs");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("trainings"), "{stderr}");
+}

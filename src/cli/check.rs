@@ -26,7 +26,7 @@ use crate::diag::{self, Severity};
 use crate::explain::Location;
 use crate::render::{self, Format, Options, Report, RuleInfo, Snippets, ToolInfo};
 use crate::source::SourceText;
-use crate::{ParamArg, data, evaluate, load_data, waiver};
+use crate::{ParamArg, data, evaluate, waiver};
 
 /// Arguments of `bangfu check`.
 #[derive(Debug, Args)]
@@ -222,9 +222,33 @@ fn run_inner(args: &CheckArgs, format: Format, started: Instant) -> Result<u8, u
         data_path.display(),
         size_text(data_path)
     ));
+    let selected = |rule_idx: usize| {
+        let rule = &plan.rules[rule_idx];
+        plan.policies[rule.policy].in_effect(as_of)
+            && selection.as_ref().is_none_or(|set| {
+                plan.rule_aliases(rule_idx)
+                    .iter()
+                    .any(|alias| set.is_match(alias))
+            })
+    };
+    // A scenario saved by `bangfu repl` may change records too.
+    let edits = match &args.params_file {
+        Some(path) => params_file::read_edits(path).map_err(|error| {
+            progress.clear();
+            fail(vec![error])
+        })?,
+        None => Vec::new(),
+    };
+    // Only the fields the chosen rules read are stored; a scenario's edits
+    // may name any field, so with edits every field the plan reads is.
+    let schema = if edits.is_empty() {
+        plan.data_schema_for(&selected)
+    } else {
+        plan.schema.data.clone()
+    };
     let data = if args.strict_refs {
         // Every reference must be loaded to be checked, read or not.
-        let mut schema = plan.schema.data.clone();
+        let mut schema = schema;
         data::refs::keep_ref_fields(&mut schema);
         let data = data::load(data_path, &schema).map_err(|errors| {
             progress.clear();
@@ -237,22 +261,20 @@ fn run_inner(args: &CheckArgs, format: Format, started: Instant) -> Result<u8, u
         }
         data
     } else {
-        load_data(data_path, &plan).map_err(|errors| {
+        data::load(data_path, &schema).map_err(|errors| {
             progress.clear();
             fail(errors)
         })?
     };
-    // A scenario saved by `bangfu repl` may change records too.
     let mut data = data;
-    if let Some(path) = &args.params_file {
-        let edits = params_file::read_edits(path).map_err(|error| fail(vec![error]))?;
-        if let Err(message) = crate::repl::replay_changes(&mut data, &plan.schema.data, &edits) {
-            progress.clear();
-            return Err(fail(vec![params_file::ParamsFileError::Unreadable {
-                path: path.display().to_string(),
-                reason: message,
-            }]));
-        }
+    if let Some(path) = &args.params_file
+        && let Err(message) = crate::repl::replay_changes(&mut data, &plan.schema.data, &edits)
+    {
+        progress.clear();
+        return Err(fail(vec![params_file::ParamsFileError::Unreadable {
+            path: path.display().to_string(),
+            reason: message,
+        }]));
     }
     if let Some(output) = &args.output {
         let inputs = data
@@ -270,15 +292,6 @@ fn run_inner(args: &CheckArgs, format: Format, started: Instant) -> Result<u8, u
             return Err(clear_and_fail(fail(vec![error])));
         }
     }
-    let selected = |rule_idx: usize| {
-        let rule = &plan.rules[rule_idx];
-        plan.policies[rule.policy].in_effect(as_of)
-            && selection.as_ref().is_none_or(|set| {
-                plan.rule_aliases(rule_idx)
-                    .iter()
-                    .any(|alias| set.is_match(alias))
-            })
-    };
     let chosen: std::collections::HashSet<&str> = (0..plan.rules.len())
         .filter(|idx| selected(*idx))
         .map(|idx| plan.rules[idx].id.as_str())
@@ -391,7 +404,7 @@ fn rule_infos(plan: &Plan, selected: &dyn Fn(&crate::compile::RulePlan) -> bool)
                 severity: rule.severity,
                 sources: policy.sources.clone(),
                 location: Location {
-                    file: source.name().to_string(),
+                    file: source.name().into(),
                     line,
                     column,
                     row: None,

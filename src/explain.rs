@@ -222,7 +222,10 @@ pub fn explain(
             },
         )
         .collect();
-    let positions = data.positions_of(&records);
+    let positions = {
+        let _timing = crate::data::Timing::start("explain: positions");
+        data.positions_of(&records)
+    };
     let csv = data.format == DataFormat::Csv;
     // One shared name per data file, not one copy per violation.
     let files: rustc_hash::FxHashMap<&str, std::sync::Arc<str>> = data

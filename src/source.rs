@@ -244,20 +244,47 @@ impl SourceText {
     /// 1-based lines and columns of many byte offsets, in one pass over the
     /// file: reporting thousands of violations in a large file must not scan
     /// it once per violation. With a [`LineIndex`], only the bytes between
-    /// each offset and the newline before it are read, and the pages read are
-    /// handed back as the pass goes on.
+    /// each offset and the newline before it are read, the pages read are
+    /// handed back as the pass goes on, and runs of offsets are read on all
+    /// cores (each run starts from the index, not from the run before it).
     pub fn line_cols(&self, offsets: &[usize]) -> Vec<(usize, usize)> {
-        const RELEASE_EVERY: usize = 1 << 22;
-        let bytes = self.bytes();
-        let index = self.line_index();
+        use rayon::prelude::*;
+        const RUN: usize = 2048;
         let mut order: Vec<usize> = (0..offsets.len()).collect();
         order.sort_unstable_by_key(|idx| offsets[*idx]);
         let mut result = vec![(1, 1); offsets.len()];
+        let index = self.line_index();
+        let runs: Vec<Vec<(usize, usize)>> = match index {
+            Some(_) if order.len() > RUN => order
+                .par_chunks(RUN)
+                .map(|run| self.line_cols_run(run, offsets, index))
+                .collect(),
+            _ => vec![self.line_cols_run(&order, offsets, index)],
+        };
+        for (idx, line_col) in order.iter().zip(runs.into_iter().flatten()) {
+            result[*idx] = line_col;
+        }
+        result
+    }
+
+    /// Lines and columns of `offsets[idx]` for each `idx` of `run` (in
+    /// increasing offset order). Without an index the run must start the
+    /// file's first line.
+    fn line_cols_run(
+        &self,
+        run: &[usize],
+        offsets: &[usize],
+        index: Option<&LineIndex>,
+    ) -> Vec<(usize, usize)> {
+        const RELEASE_EVERY: usize = 1 << 22;
+        let bytes = self.bytes();
+        let mut result = Vec::with_capacity(run.len());
         // At `pos`: its line, and its column (in characters).
         let (mut pos, mut line, mut col) = (0usize, 1usize, 1usize);
-        let mut released = 0usize;
-        for idx in order {
-            let offset = offsets[idx].min(bytes.len());
+        let first = run.first().map_or(0, |idx| offsets[*idx].min(bytes.len()));
+        let mut released = first;
+        for idx in run {
+            let offset = offsets[*idx].min(bytes.len());
             let gap = &bytes[pos..offset];
             match memchr::memrchr(b'\n', gap) {
                 Some(last) => {
@@ -270,13 +297,13 @@ impl SourceText {
                 None => col += char_count(gap),
             }
             pos = offset;
-            result[idx] = (line, col);
+            result.push((line, col));
             if offset - released >= RELEASE_EVERY {
                 self.release(released..offset);
                 released = offset;
             }
         }
-        if released > 0 {
+        if pos > released {
             self.release(released..pos);
         }
         result
@@ -387,6 +414,38 @@ mod tests {
             .iter()
             .map(|o| line_col(text.as_bytes(), *o))
             .collect();
+        assert_eq!(source.line_cols(&offsets), expected);
+    }
+
+    /// With a line index and more offsets than one run, runs are read on
+    /// several threads, each from the index: the same lines and columns.
+    #[test]
+    fn line_cols_in_parallel_runs_agree_with_line_col() {
+        let mut text = String::new();
+        for n in 0..20_000 {
+            text.push_str(&format!("行{n},x\n"));
+            if n % 7 == 0 {
+                text.push('\n');
+            }
+        }
+        let source = SourceText::from_string("t", text.clone());
+        let bytes = text.as_bytes();
+        let counts: Vec<u16> = bytes
+            .chunks(1 << LineIndex::BLOCK_SHIFT)
+            .map(|block| count_newlines(block) as u16)
+            .collect();
+        source.set_line_index(LineIndex::new(counts));
+        // Offsets at character boundaries, unsorted, some repeated.
+        let offsets: Vec<usize> = (0..9_000)
+            .map(|i| (i * 7919) % bytes.len())
+            .map(|o| {
+                (0..=o)
+                    .rev()
+                    .find(|o| text.is_char_boundary(*o))
+                    .unwrap_or(0)
+            })
+            .collect();
+        let expected: Vec<(usize, usize)> = offsets.iter().map(|o| line_col(bytes, *o)).collect();
         assert_eq!(source.line_cols(&offsets), expected);
     }
 

@@ -1281,16 +1281,32 @@ fn build_index(spec: &IndexSpec, data: &Dataset, schema: &crate::data::DataSchem
         .map(|key| &collection.columns[key.field as usize])
         .collect();
     if let ([key], [column]) = (spec.keys.as_slice(), columns.as_slice()) {
-        let mut map: FxHashMap<KeyAtom, Vec<u32>> = FxHashMap::default();
-        let mut atoms = Vec::new();
-        for row in 0..collection.len {
-            cell_atoms(&reader, column, row, key.list, &mut atoms);
-            for atom in &atoms {
-                let rows = map.entry(*atom).or_default();
-                // A list naming the same key twice still yields the row once.
-                if rows.last() != Some(&(row as u32)) {
-                    rows.push(row as u32);
+        // Runs of rows are indexed on all cores, then joined in row order:
+        // every key's rows stay ascending, as one pass would leave them.
+        const RUN: usize = 1 << 16;
+        let runs: Vec<FxHashMap<KeyAtom, Vec<u32>>> = (0..collection.len.div_ceil(RUN))
+            .into_par_iter()
+            .map(|run| {
+                let mut map: FxHashMap<KeyAtom, Vec<u32>> = FxHashMap::default();
+                let mut atoms = Vec::new();
+                for row in run * RUN..((run + 1) * RUN).min(collection.len) {
+                    cell_atoms(&reader, column, row, key.list, &mut atoms);
+                    for atom in &atoms {
+                        let rows = map.entry(*atom).or_default();
+                        // A list naming the same key twice still yields the row once.
+                        if rows.last() != Some(&(row as u32)) {
+                            rows.push(row as u32);
+                        }
+                    }
                 }
+                map
+            })
+            .collect();
+        let mut runs = runs.into_iter();
+        let mut map = runs.next().unwrap_or_default();
+        for run in runs {
+            for (atom, rows) in run {
+                map.entry(atom).or_default().extend(rows);
             }
         }
         return Index::Single(map.into_iter().map(|(k, v)| (k, Arc::from(v))).collect());

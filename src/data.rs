@@ -31,7 +31,7 @@ mod strings;
 pub mod yaml;
 
 #[cfg(test)]
-mod fixture;
+pub(crate) mod fixture;
 
 use std::path::Path;
 

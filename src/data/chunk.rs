@@ -25,7 +25,8 @@ use rustc_hash::FxHashMap;
 use super::strings::{self, LocalStrings, Segment, SegmentIds, Sym};
 use super::{
     Bits, Cell, CellError, Collection, CollectionSchema, Column, ColumnData, DataError, DataFormat,
-    DataSchema, Dataset, FieldType, KeyIndex, MAX_ERRORS, NO_ROW, ScalarType, text_cell, text_value,
+    DataSchema, Dataset, FieldType, KeyIndex, MAX_ERRORS, NO_ROW, ScalarType, text_cell,
+    text_value,
 };
 use crate::diag;
 use crate::source::{LineIndex, SourceId, SourceMap, SourceText};

@@ -1182,7 +1182,7 @@ fn text_cell(ty: ScalarType, text: &str) -> Result<Cell<'_>, CellError> {
 
 /// The value of `text` read as a `ty`, if it is one; [`text_cell`] says why
 /// not. Cheap on success: no message is made.
-#[inline]
+#[inline(always)]
 fn text_value(ty: ScalarType, text: &str) -> Option<Cell<'_>> {
     match ty {
         ScalarType::Int => text.parse::<i64>().ok().map(Cell::Int),

@@ -451,7 +451,7 @@ impl<'s> Chunk<'s> {
     ///
     /// This is the common case of every loader, so it reads the field's plan
     /// ([`Slot`]) and pushes to the typed column, nothing more.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn try_set(&mut self, coll: usize, field: usize, cell: Cell<'_>) -> bool {
         let Chunk {
             schema,
@@ -498,7 +498,7 @@ impl<'s> Chunk<'s> {
 
     /// [`Chunk::try_set`] for text (CSV cells), parsed by the field's type;
     /// the empty text is null.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn try_set_text(&mut self, coll: usize, field: usize, text: &str) -> bool {
         let FieldType::Scalar(scalar) = self.layouts[coll].slots[field].ty else {
             return false;
@@ -753,7 +753,7 @@ impl Store<'_> {
     /// for a dropped field, which is still checked); strings are appended
     /// as met if `unique`, else interned. False, with nothing changed, if
     /// `cell` is not a `ty` ([`refusal`] says why); never for null.
-    #[inline]
+    #[inline(always)]
     fn push(self, data: &mut ColumnData, ty: ScalarType, unique: bool, cell: Cell<'_>) -> bool {
         match (ty, cell, data) {
             (ScalarType::Int, Cell::Int(value), data) => {

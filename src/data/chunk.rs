@@ -1430,3 +1430,63 @@ fn set_line_indexes(sources: &SourceMap, lines: Vec<LineCount>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::fixture::{self, PEOPLE};
+
+    /// Values per column of the current part of `coll`.
+    fn lens(chunk: &Chunk<'_>, coll: usize) -> Vec<usize> {
+        chunk.parts[coll]
+            .columns
+            .iter()
+            .map(|c| column_len(&c.data))
+            .collect()
+    }
+
+    #[test]
+    fn a_refused_value_leaves_the_record_as_it_was() {
+        let schema = fixture::schema();
+        let context = LoadContext::new(&schema);
+        let mut chunk = Chunk::new(&context);
+        chunk.begin_record(PEOPLE, SourceId(0), 0);
+        // (field, value the plan refuses, the error `set` then gives)
+        let refused: [(usize, Cell<'_>, &str); 7] = [
+            (2, Cell::Str("30"), "WrongType"),
+            (2, Cell::Null, "NullNotAllowed"),
+            (3, Cell::Bool(true), "WrongType"),
+            (4, Cell::Int(1), "WrongType"),
+            (5, Cell::Str("2023-02-30"), "InvalidDate"),
+            (6, Cell::Str("admn"), "UnknownVariant"),
+            (8, Cell::Null, "list"),
+        ];
+        for (field, cell, error) in refused {
+            let before = lens(&chunk, PEOPLE);
+            assert!(!chunk.try_set(PEOPLE, field, cell), "{field}");
+            assert_eq!(lens(&chunk, PEOPLE), before, "{field}");
+            assert_eq!(chunk.parts[PEOPLE].given[0], 0, "{field}");
+            if error != "list" {
+                assert!(
+                    chunk
+                        .set(PEOPLE, field, cell)
+                        .is_err_and(|e| format!("{e:?}").starts_with(error)),
+                    "{field}"
+                );
+                chunk.parts[PEOPLE].given[0] = 0;
+                chunk.parts[PEOPLE].columns[field].data =
+                    empty_column(schema.collections[PEOPLE].fields[field].ty, true);
+            }
+        }
+        // Taken values, and a field given twice.
+        assert!(chunk.try_set(PEOPLE, 0, Cell::Str("p1")));
+        assert!(chunk.try_set(PEOPLE, 3, Cell::Int(2)));
+        assert!(chunk.try_set(PEOPLE, 7, Cell::Null));
+        assert!(!chunk.try_set(PEOPLE, 3, Cell::Int(2)));
+        assert!(
+            chunk
+                .set(PEOPLE, 3, Cell::Int(2))
+                .is_err_and(|e| *e == CellError::Duplicate)
+        );
+    }
+}

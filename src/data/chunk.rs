@@ -26,15 +26,22 @@ use super::strings::{self, LocalStrings, Segment, SegmentIds, Sym};
 use super::{
     Bits, Cell, CellError, Collection, CollectionSchema, Column, ColumnData, DataError, DataFormat,
     DataSchema, Dataset, FieldType, KeyIndex, MAX_ERRORS, NO_ROW, ScalarType, text_cell,
+    text_value,
 };
 use crate::diag;
 use crate::source::{LineIndex, SourceId, SourceMap, SourceText};
 
-/// How one field is stored.
+/// How one field is stored: the plan for its values, made once per load so
+/// that storing a value ([`Chunk::try_set`]) looks nothing else up.
 #[derive(Clone, Copy, Debug)]
 struct Slot {
     ty: FieldType,
     optional: bool,
+    /// Whether its strings are appended as met, not interned (the key, and
+    /// fields only shown).
+    unique: bool,
+    /// Whether its strings go to the table of strings only shown.
+    shown: bool,
 }
 
 /// Per collection: its fields, precomputed for the per-value path.
@@ -43,16 +50,12 @@ struct Layout {
     slots: Vec<Slot>,
     /// Whether each field is stored (kept or shown by the plan, or the key).
     store: Vec<bool>,
-    /// Whether each field's strings go to the table of strings only shown.
-    shown: Vec<bool>,
     /// Words of the "given" bitset.
     words: usize,
     /// Every field, as a bitset.
     all: Vec<u64>,
     /// List fields.
     lists: Vec<usize>,
-    /// The key field.
-    key: Option<usize>,
 }
 
 /// What every chunk of one load shares.
@@ -79,9 +82,12 @@ impl<'s> LoadContext<'s> {
                     slots: coll
                         .fields
                         .iter()
-                        .map(|f| Slot {
+                        .enumerate()
+                        .map(|(idx, f)| Slot {
                             ty: f.ty,
                             optional: f.optional,
+                            unique: coll.key == Some(idx) || only_shown(coll, idx),
+                            shown: only_shown(coll, idx),
                         })
                         .collect(),
                     store: coll
@@ -90,10 +96,8 @@ impl<'s> LoadContext<'s> {
                         .enumerate()
                         .map(|(idx, f)| f.keep || f.shown || coll.key == Some(idx))
                         .collect(),
-                    shown: (0..n).map(|idx| only_shown(coll, idx)).collect(),
                     words,
                     all,
-                    key: coll.key,
                     lists: coll
                         .fields
                         .iter()
@@ -432,10 +436,23 @@ impl<'s> Chunk<'s> {
     /// keeps one value per record and later records stay aligned.
     #[inline]
     pub fn set(&mut self, coll: usize, field: usize, cell: Cell<'_>) -> CellResult {
-        if self.mark_given(coll, field) {
-            return Err(Box::new(CellError::Duplicate));
+        if self.try_set(coll, field, cell) {
+            return Ok(());
         }
-        let slot = self.layouts[coll].slots[field];
+        self.set_refused(coll, field, cell)
+    }
+
+    /// Stores `cell` in field `field` of the current record of `coll` if it
+    /// is a value the field takes (or null for an optional scalar field) and
+    /// the field is not given yet; true if so. Otherwise changes nothing and
+    /// returns false: the caller then goes the generic way ([`Chunk::set`]
+    /// and its kin), which refuses the value with the error and position of
+    /// old. Lists always go the generic way.
+    ///
+    /// This is the common case of every loader, so it reads the field's plan
+    /// ([`Slot`]) and pushes to the typed column, nothing more.
+    #[inline(always)]
+    pub(crate) fn try_set(&mut self, coll: usize, field: usize, cell: Cell<'_>) -> bool {
         let Chunk {
             schema,
             ids,
@@ -447,63 +464,82 @@ impl<'s> Chunk<'s> {
             layouts,
             ..
         } = self;
-        let layout = &layouts[coll];
-        let strings = if layout.shown[field] { shown } else { strings };
-        let part = &mut parts[coll];
-        let row = part.len;
-        let column = &mut part.columns[field];
-        let scalar = match slot.ty {
-            FieldType::Scalar(scalar) => scalar,
-            FieldType::List(_) => {
-                return match cell {
-                    Cell::Null if slot.optional => {
-                        column.set_null(row);
-                        Ok(())
-                    }
-                    // A null required list is an empty list, as an absent one is.
-                    Cell::Null => Ok(()),
-                    other => Err(Box::new(CellError::WrongType {
-                        expected: schema.field_type_name(slot.ty),
-                        found: other.kind().into(),
-                    })),
-                };
-            }
+        let slot = layouts[coll].slots[field];
+        let FieldType::Scalar(scalar) = slot.ty else {
+            return false;
         };
+        let part = &mut parts[coll];
+        let (word, bit) = (field / 64, 1u64 << (field % 64));
+        if part.given[word] & bit != 0 {
+            return false;
+        }
+        let column = &mut part.columns[field];
         if let Cell::Null = cell {
-            push_default(&mut column.data);
             if !slot.optional {
-                return Err(Box::new(CellError::NullNotAllowed {
-                    expected: schema.scalar_name(scalar),
-                }));
+                return false;
             }
-            column.set_null(row);
-            return Ok(());
-        }
-        if let (ScalarType::String, Cell::Str(text), ColumnData::Str(values)) =
-            (scalar, cell, &mut column.data)
-        {
-            let sym = if layout.key == Some(field) || layout.shown[field] {
-                strings.push_unique(text)
-            } else {
-                strings.intern(text)
-            };
-            values.push(sym);
-            return Ok(());
-        }
-        let result = push_scalar(
-            schema,
-            ids,
-            strings,
-            refs,
-            *ref_capacity,
-            &mut column.data,
-            scalar,
-            cell,
-        );
-        if result.is_err() {
             push_default(&mut column.data);
+            column.set_null(part.len);
+        } else {
+            let store = Store {
+                schema,
+                ids,
+                strings: if slot.shown { shown } else { strings },
+                refs,
+                ref_capacity: *ref_capacity,
+            };
+            if !store.push(&mut column.data, scalar, slot.unique, cell) {
+                return false;
+            }
         }
-        result
+        part.given[word] |= bit;
+        true
+    }
+
+    /// [`Chunk::try_set`] for text (CSV cells), parsed by the field's type;
+    /// the empty text is null.
+    #[inline(always)]
+    pub(crate) fn try_set_text(&mut self, coll: usize, field: usize, text: &str) -> bool {
+        let FieldType::Scalar(scalar) = self.layouts[coll].slots[field].ty else {
+            return false;
+        };
+        let cell = if text.is_empty() {
+            Some(Cell::Null)
+        } else {
+            text_value(scalar, text)
+        };
+        cell.is_some_and(|cell| self.try_set(coll, field, cell))
+    }
+
+    /// The value [`Chunk::try_set`] did not take: why, with the field
+    /// counted as given and its slot filled with a default.
+    #[cold]
+    fn set_refused(&mut self, coll: usize, field: usize, cell: Cell<'_>) -> CellResult {
+        if self.mark_given(coll, field) {
+            return Err(Box::new(CellError::Duplicate));
+        }
+        let slot = self.layouts[coll].slots[field];
+        let schema = self.schema;
+        let row = self.parts[coll].len;
+        let column = &mut self.parts[coll].columns[field];
+        match slot.ty {
+            FieldType::List(_) => match cell {
+                Cell::Null if slot.optional => {
+                    column.set_null(row);
+                    Ok(())
+                }
+                // A null required list is an empty list, as an absent one is.
+                Cell::Null => Ok(()),
+                other => Err(Box::new(CellError::WrongType {
+                    expected: schema.field_type_name(slot.ty),
+                    found: other.kind().into(),
+                })),
+            },
+            FieldType::Scalar(scalar) => {
+                push_default(&mut column.data);
+                Err(Box::new(refusal(schema, scalar, cell)))
+            }
+        }
     }
 
     /// Sets field `field` from text (CSV cells, YAML plain scalars), parsed
@@ -585,33 +621,26 @@ impl<'s> Chunk<'s> {
             layouts,
             ..
         } = self;
-        let strings = if layouts[coll].shown[field] {
-            shown
-        } else {
-            strings
+        let store = Store {
+            schema,
+            ids,
+            strings: if layouts[coll].slots[field].shown {
+                shown
+            } else {
+                strings
+            },
+            refs,
+            ref_capacity: *ref_capacity,
         };
-        match &mut parts[coll].columns[field].data {
-            ColumnData::List { items, .. } => push_scalar(
-                schema,
-                ids,
-                strings,
-                refs,
-                *ref_capacity,
-                items,
-                scalar,
-                cell,
-            ),
+        let pushed = match &mut parts[coll].columns[field].data {
+            ColumnData::List { items, .. } => store.push(items, scalar, false, cell),
             // A dropped field is still checked.
-            _ => push_scalar(
-                schema,
-                ids,
-                strings,
-                refs,
-                *ref_capacity,
-                &mut ColumnData::Skipped,
-                scalar,
-                cell,
-            ),
+            _ => store.push(&mut ColumnData::Skipped, scalar, false, cell),
+        };
+        if pushed {
+            Ok(())
+        } else {
+            Err(Box::new(refusal(schema, scalar, cell)))
         }
     }
 
@@ -709,78 +738,101 @@ pub(crate) fn column_len(data: &ColumnData) -> usize {
     }
 }
 
-#[inline]
-#[allow(clippy::too_many_arguments)]
-fn push_scalar(
-    schema: &DataSchema,
-    ids: &Arc<SegmentIds>,
-    strings: &mut LocalStrings,
-    refs: &mut [Option<LocalStrings>],
+/// What pushing a value to a column needs besides the column.
+struct Store<'a> {
+    schema: &'a DataSchema,
+    ids: &'a Arc<SegmentIds>,
+    /// The string table of the field (kept, or only shown).
+    strings: &'a mut LocalStrings,
+    refs: &'a mut [Option<LocalStrings>],
     ref_capacity: usize,
-    data: &mut ColumnData,
-    ty: ScalarType,
-    cell: Cell<'_>,
-) -> CellResult {
-    match (ty, cell, data) {
-        (ScalarType::Int, Cell::Int(value), data) => {
-            if let ColumnData::Int(v) = data {
-                v.push(value);
+}
+
+impl Store<'_> {
+    /// Pushes `cell`, a value of a field of type `ty`, to `data` (nothing
+    /// for a dropped field, which is still checked); strings are appended
+    /// as met if `unique`, else interned. False, with nothing changed, if
+    /// `cell` is not a `ty` ([`refusal`] says why); never for null.
+    #[inline(always)]
+    fn push(self, data: &mut ColumnData, ty: ScalarType, unique: bool, cell: Cell<'_>) -> bool {
+        match (ty, cell, data) {
+            (ScalarType::Int, Cell::Int(value), data) => {
+                if let ColumnData::Int(v) = data {
+                    v.push(value);
+                }
             }
-        }
-        (ScalarType::Number, Cell::Int(value), data) => {
-            if let ColumnData::Number(v) = data {
-                v.push(value as f64);
+            (ScalarType::Number, Cell::Int(value), data) => {
+                if let ColumnData::Number(v) = data {
+                    v.push(value as f64);
+                }
             }
-        }
-        (ScalarType::Number, Cell::Number(value), data) => {
-            if let ColumnData::Number(v) = data {
-                v.push(value);
+            (ScalarType::Number, Cell::Number(value), data) => {
+                if let ColumnData::Number(v) = data {
+                    v.push(value);
+                }
             }
-        }
-        (ScalarType::Bool, Cell::Bool(value), data) => {
-            if let ColumnData::Bool(v) = data {
-                v.push(value);
+            (ScalarType::Bool, Cell::Bool(value), data) => {
+                if let ColumnData::Bool(v) = data {
+                    v.push(value);
+                }
             }
-        }
-        (ScalarType::String, Cell::Str(text), data) => {
-            if let ColumnData::Str(v) = data {
-                v.push(strings.intern(text));
+            (ScalarType::String, Cell::Str(text), data) => {
+                if let ColumnData::Str(v) = data {
+                    v.push(if unique {
+                        self.strings.push_unique(text)
+                    } else {
+                        self.strings.intern(text)
+                    });
+                }
             }
-        }
-        (ScalarType::Ref(target), Cell::Str(text), data) => {
-            if let ColumnData::Ref { rows, .. } = data {
-                let table = refs[target as usize]
-                    .get_or_insert_with(|| LocalStrings::with_capacity(ids.clone(), ref_capacity));
-                rows.push(table.intern(text).to_raw());
+            (ScalarType::Ref(target), Cell::Str(text), data) => {
+                if let ColumnData::Ref { rows, .. } = data {
+                    let (ids, capacity) = (self.ids, self.ref_capacity);
+                    let table = self.refs[target as usize]
+                        .get_or_insert_with(|| LocalStrings::with_capacity(ids.clone(), capacity));
+                    rows.push(table.intern(text).to_raw());
+                }
             }
-        }
-        (ScalarType::Date, Cell::Str(text), data) => {
-            let days = super::parse_date(text)
-                .ok_or_else(|| Box::new(CellError::InvalidDate(text.into())))?;
-            if let ColumnData::Date(v) = data {
-                v.push(days);
+            (ScalarType::Date, Cell::Str(text), data) => {
+                let Some(days) = super::parse_date(text) else {
+                    return false;
+                };
+                if let ColumnData::Date(v) = data {
+                    v.push(days);
+                }
             }
-        }
-        (ScalarType::Enum(idx), Cell::Str(text), data) => {
-            let variants = &schema.enums[idx as usize].variants;
-            let variant = variants.iter().position(|v| v == text).ok_or_else(|| {
-                Box::new(CellError::UnknownVariant {
-                    value: text.into(),
-                    variants: variants.clone(),
-                })
-            })?;
-            if let ColumnData::Enum(v) = data {
-                v.push(variant as u16);
+            (ScalarType::Enum(idx), Cell::Str(text), data) => {
+                let variants = &self.schema.enums[idx as usize].variants;
+                let Some(variant) = variants.iter().position(|v| v == text) else {
+                    return false;
+                };
+                if let ColumnData::Enum(v) = data {
+                    v.push(variant as u16);
+                }
             }
+            _ => return false,
         }
-        (ty, cell, _) => {
-            return Err(Box::new(CellError::WrongType {
-                expected: schema.scalar_name(ty),
-                found: cell.kind().into(),
-            }));
-        }
+        true
     }
-    Ok(())
+}
+
+/// Why `cell` is not a value of type `ty` ([`Store::push`] refused it).
+#[cold]
+fn refusal(schema: &DataSchema, ty: ScalarType, cell: Cell<'_>) -> CellError {
+    match (ty, cell) {
+        (_, Cell::Null) => CellError::NullNotAllowed {
+            expected: schema.scalar_name(ty),
+        },
+        (ScalarType::Date, Cell::Str(text)) => CellError::InvalidDate(text.into()),
+        (ScalarType::Enum(idx), Cell::Str(text)) => CellError::UnknownVariant {
+            value: text.into(),
+            variants: schema.enums[idx as usize].variants.clone(),
+        },
+        (ty, cell) => CellError::WrongType {
+            expected: schema.scalar_name(ty),
+            found: cell.kind().into(),
+        },
+    }
 }
 
 // ---------------------------------------------------------------- merge
@@ -1376,5 +1428,65 @@ fn set_line_indexes(sources: &SourceMap, lines: Vec<LineCount>) {
         if covered == text.bytes().len() {
             text.set_line_index(LineIndex::new(counts));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::fixture::{self, PEOPLE};
+
+    /// Values per column of the current part of `coll`.
+    fn lens(chunk: &Chunk<'_>, coll: usize) -> Vec<usize> {
+        chunk.parts[coll]
+            .columns
+            .iter()
+            .map(|c| column_len(&c.data))
+            .collect()
+    }
+
+    #[test]
+    fn a_refused_value_leaves_the_record_as_it_was() {
+        let schema = fixture::schema();
+        let context = LoadContext::new(&schema);
+        let mut chunk = Chunk::new(&context);
+        chunk.begin_record(PEOPLE, SourceId(0), 0);
+        // (field, value the plan refuses, the error `set` then gives)
+        let refused: [(usize, Cell<'_>, &str); 7] = [
+            (2, Cell::Str("30"), "WrongType"),
+            (2, Cell::Null, "NullNotAllowed"),
+            (3, Cell::Bool(true), "WrongType"),
+            (4, Cell::Int(1), "WrongType"),
+            (5, Cell::Str("2023-02-30"), "InvalidDate"),
+            (6, Cell::Str("admn"), "UnknownVariant"),
+            (8, Cell::Null, "list"),
+        ];
+        for (field, cell, error) in refused {
+            let before = lens(&chunk, PEOPLE);
+            assert!(!chunk.try_set(PEOPLE, field, cell), "{field}");
+            assert_eq!(lens(&chunk, PEOPLE), before, "{field}");
+            assert_eq!(chunk.parts[PEOPLE].given[0], 0, "{field}");
+            if error != "list" {
+                assert!(
+                    chunk
+                        .set(PEOPLE, field, cell)
+                        .is_err_and(|e| format!("{e:?}").starts_with(error)),
+                    "{field}"
+                );
+                chunk.parts[PEOPLE].given[0] = 0;
+                chunk.parts[PEOPLE].columns[field].data =
+                    empty_column(schema.collections[PEOPLE].fields[field].ty, true);
+            }
+        }
+        // Taken values, and a field given twice.
+        assert!(chunk.try_set(PEOPLE, 0, Cell::Str("p1")));
+        assert!(chunk.try_set(PEOPLE, 3, Cell::Int(2)));
+        assert!(chunk.try_set(PEOPLE, 7, Cell::Null));
+        assert!(!chunk.try_set(PEOPLE, 3, Cell::Int(2)));
+        assert!(
+            chunk
+                .set(PEOPLE, 3, Cell::Int(2))
+                .is_err_and(|e| *e == CellError::Duplicate)
+        );
     }
 }

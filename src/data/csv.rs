@@ -650,7 +650,12 @@ impl<'s> FileLoader<'_, '_, 's> {
             let value = if valid {
                 // SAFETY: `value` is a cell of the row, whose bytes are
                 // valid UTF-8 and split only at ASCII delimiters.
-                unsafe { std::str::from_utf8_unchecked(value) }
+                let value = unsafe { std::str::from_utf8_unchecked(value) };
+                // The common cell: stored at once, or left as it was.
+                if self.chunk.try_set_text(self.coll, field, value) {
+                    continue;
+                }
+                value
             } else {
                 match std::str::from_utf8(value) {
                     Ok(value) => value,

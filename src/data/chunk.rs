@@ -999,7 +999,7 @@ pub(crate) fn merge(
     drop(timing);
     let timing = super::Timing::start("merge: resolve references");
     // Resolve every reference key, each distinct key once per chunk.
-    let tables: Vec<Option<HashTable<u32>>> = (0..n_colls)
+    let tables: Vec<Option<KeyTable>> = (0..n_colls)
         .into_par_iter()
         .map(|coll| {
             if ref_segments[coll].is_empty() {
@@ -1010,8 +1010,8 @@ pub(crate) fn merge(
                 Some(Column {
                     data: ColumnData::Str(keys),
                     ..
-                }) => Some(key_table(keys, interner)),
-                _ => Some(HashTable::new()),
+                }) => Some(KeyTable::build(keys, interner)),
+                _ => Some(KeyTable::build(&[], interner)),
             }
         })
         .collect();
@@ -1039,9 +1039,7 @@ pub(crate) fn merge(
             for idx in 0..segment.len() {
                 let text = segment.get(idx);
                 let row = match (table, keys) {
-                    (Some(table), Some(keys)) => {
-                        lookup_key(table, keys, interner, text).unwrap_or(NO_ROW)
-                    }
+                    (Some(table), Some(keys)) => table.get(keys, interner, text).unwrap_or(NO_ROW),
                     _ => NO_ROW,
                 };
                 if row == NO_ROW {
@@ -1330,35 +1328,70 @@ fn resolve_refs(
 }
 
 /// Row of each key, by content.
-fn key_table(keys: &[Sym], interner: &strings::Interner) -> HashTable<u32> {
-    let mut table: HashTable<u32> = HashTable::with_capacity(keys.len());
-    for (row, sym) in keys.iter().enumerate() {
-        let text = interner.resolve(sym);
-        let hash = strings::hash_str(text.as_bytes());
-        if table.find(hash, |r| keys[*r as usize] == *sym).is_none() {
-            table.insert_unique(hash, row as u32, |r| {
-                strings::hash_str(interner.resolve(&keys[*r as usize]).as_bytes())
-            });
-        }
-    }
-    table
+/// The keys of one collection by their text, for resolving references. A
+/// large collection's keys (millions of cadres on a national ledger) were
+/// one table filled on one core while the other waited; the table is now
+/// sharded by hash bits that hashbrown uses for neither its bucket index
+/// (the low bits) nor its tags (the top seven), and the shards are filled
+/// side by side. A key given twice resolves to its first row, as before.
+struct KeyTable {
+    shards: Vec<HashTable<u32>>,
 }
 
-fn lookup_key(
-    table: &HashTable<u32>,
-    keys: &[Sym],
-    interner: &strings::Interner,
-    text: &str,
-) -> Option<u32> {
-    let hash = strings::hash_str(text.as_bytes());
-    table
-        .find(hash, |row| {
-            strings::eq_bytes(
-                interner.resolve(&keys[*row as usize]).as_bytes(),
-                text.as_bytes(),
-            )
-        })
-        .copied()
+/// Shards of a [`KeyTable`].
+const KEY_SHARDS: usize = 16;
+
+fn key_shard(hash: u64) -> usize {
+    (hash >> 32) as usize % KEY_SHARDS
+}
+
+impl KeyTable {
+    fn build(keys: &[Sym], interner: &strings::Interner) -> KeyTable {
+        const RUN: usize = 1 << 16;
+        // Hashes computed on all cores, grouped by shard, in row order.
+        let runs: Vec<Vec<Vec<(u64, u32)>>> = keys
+            .par_chunks(RUN)
+            .enumerate()
+            .map(|(run, chunk)| {
+                let mut by_shard: Vec<Vec<(u64, u32)>> = vec![Vec::new(); KEY_SHARDS];
+                for (idx, sym) in chunk.iter().enumerate() {
+                    let hash = strings::hash_str(interner.resolve(sym).as_bytes());
+                    by_shard[key_shard(hash)].push((hash, (run * RUN + idx) as u32));
+                }
+                by_shard
+            })
+            .collect();
+        let shards = (0..KEY_SHARDS)
+            .into_par_iter()
+            .map(|shard| {
+                let len = runs.iter().map(|run| run[shard].len()).sum();
+                let mut table: HashTable<u32> = HashTable::with_capacity(len);
+                for &(hash, row) in runs.iter().flat_map(|run| run[shard].iter()) {
+                    let sym = keys[row as usize];
+                    if table.find(hash, |r| keys[*r as usize] == sym).is_none() {
+                        table.insert_unique(hash, row, |r| {
+                            strings::hash_str(interner.resolve(&keys[*r as usize]).as_bytes())
+                        });
+                    }
+                }
+                table
+            })
+            .collect();
+        KeyTable { shards }
+    }
+
+    /// The row whose key is `text`.
+    fn get(&self, keys: &[Sym], interner: &strings::Interner, text: &str) -> Option<u32> {
+        let hash = strings::hash_str(text.as_bytes());
+        self.shards[key_shard(hash)]
+            .find(hash, |row| {
+                strings::eq_bytes(
+                    interner.resolve(&keys[*row as usize]).as_bytes(),
+                    text.as_bytes(),
+                )
+            })
+            .copied()
+    }
 }
 
 /// Errors for keys given twice: the second record, pointing at the first.

@@ -12,7 +12,7 @@ use crate::explain::Violation;
 const BATCH: usize = 512;
 /// Violations serialised before any is written: bounds the memory held in
 /// buffers (a few MiB) while both cores serialise.
-const WINDOW: usize = 8 * BATCH;
+const WINDOW: usize = 32 * BATCH;
 
 /// Writes one line per violation, in order. Lines are serialised in
 /// parallel, a window at a time, and written in sequence.

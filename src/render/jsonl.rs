@@ -11,7 +11,7 @@ use crate::explain::Violation;
 /// Violations serialised by one task.
 const BATCH: usize = 512;
 /// Violations serialised before any is written: bounds the memory held in
-/// buffers (a few MiB) while both cores serialise.
+/// buffers (about 20 MiB) while both cores serialise.
 const WINDOW: usize = 32 * BATCH;
 
 /// Writes one line per violation, in order. Lines are serialised in

@@ -621,25 +621,32 @@ impl<'a> Evaluator<'a> {
                 right,
                 ..
             } => {
-                use std::cmp::Ordering;
                 let left = self.operand(left, env)?;
                 let right = self.operand(right, env)?;
-                match op {
-                    BinaryOp::Eq => Some(left.equals(&right, self)),
-                    BinaryOp::Ne => Some(!left.equals(&right, self)),
-                    _ => left.compare(&right, self).map(|ordering| match op {
-                        BinaryOp::Lt => ordering == Ordering::Less,
-                        BinaryOp::Le => ordering != Ordering::Greater,
-                        BinaryOp::Gt => ordering == Ordering::Greater,
-                        _ => ordering != Ordering::Less,
-                    }),
-                }
+                self.decide(*op, &left, &right)
             }
             other => match self.eval(other, env)? {
                 Value::Bool(value) => Some(value),
                 _ => None,
             },
         })
+    }
+
+    /// A comparison (`==`, `!=`, `<`, `<=`, `>`, `>=`) of two values:
+    /// `None` when they do not compare (a null, or different kinds).
+    #[inline]
+    fn decide(&self, op: BinaryOp, left: &Value, right: &Value) -> Option<bool> {
+        use std::cmp::Ordering;
+        match op {
+            BinaryOp::Eq => Some(left.equals(right, self)),
+            BinaryOp::Ne => Some(!left.equals(right, self)),
+            _ => left.compare(right, self).map(|ordering| match op {
+                BinaryOp::Lt => ordering == Ordering::Less,
+                BinaryOp::Le => ordering != Ordering::Greater,
+                BinaryOp::Gt => ordering == Ordering::Greater,
+                _ => ordering != Ordering::Less,
+            }),
+        }
     }
 
     /// Whether an expression is null; for `x.field` read from the column's
@@ -841,21 +848,15 @@ impl<'a> Evaluator<'a> {
     }
 
     fn binary(&self, op: BinaryOp, left: &Value, right: &Value, span: Span) -> EvalResult<Value> {
-        use std::cmp::Ordering;
         Ok(match op {
-            BinaryOp::Eq => Value::Bool(left.equals(right, self)),
-            BinaryOp::Ne => Value::Bool(!left.equals(right, self)),
-            BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge => {
-                match left.compare(right, self) {
-                    None => Value::Null,
-                    Some(ordering) => Value::Bool(match op {
-                        BinaryOp::Lt => ordering == Ordering::Less,
-                        BinaryOp::Le => ordering != Ordering::Greater,
-                        BinaryOp::Gt => ordering == Ordering::Greater,
-                        _ => ordering != Ordering::Less,
-                    }),
-                }
-            }
+            BinaryOp::Eq
+            | BinaryOp::Ne
+            | BinaryOp::Lt
+            | BinaryOp::Le
+            | BinaryOp::Gt
+            | BinaryOp::Ge => self
+                .decide(op, left, right)
+                .map_or(Value::Null, Value::Bool),
             BinaryOp::In | BinaryOp::NotIn => {
                 let found = match (left, right) {
                     (_, Value::Null) => return Ok(Value::Null),

@@ -229,7 +229,6 @@ impl<'a> Evaluator<'a> {
         left: &'e PExpr,
         right: &'e PExpr,
     ) -> Pred<'e> {
-        use std::cmp::Ordering;
         let (left, right) = (self.compile_operand(left), self.compile_operand(right));
         Box::new(move |env| {
             let (left_value, right_value);
@@ -247,16 +246,7 @@ impl<'a> Evaluator<'a> {
                     &right_value
                 }
             };
-            Ok(match op {
-                BinaryOp::Eq => Some(left.equals(right, self)),
-                BinaryOp::Ne => Some(!left.equals(right, self)),
-                _ => left.compare(right, self).map(|ordering| match op {
-                    BinaryOp::Lt => ordering == Ordering::Less,
-                    BinaryOp::Le => ordering != Ordering::Greater,
-                    BinaryOp::Gt => ordering == Ordering::Greater,
-                    _ => ordering != Ordering::Less,
-                }),
-            })
+            Ok(self.decide(op, left, right))
         })
     }
 

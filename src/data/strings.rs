@@ -34,6 +34,9 @@ const LOCAL_BITS: u32 = 20;
 const SEGMENT_STRINGS: usize = 1 << LOCAL_BITS;
 /// Number of segment ids.
 const MAX_SEGMENTS: u32 = 1 << (32 - LOCAL_BITS);
+/// Bytes reserved per expected string of a segment (see
+/// [`Segment::with_room`]): well above a ledger's ids and names.
+const BYTES_PER_STRING: usize = 48;
 /// Shards of the hash space the canonical tables are split into: enough
 /// that each shard's table stays in cache while it is filled.
 const SHARDS: usize = 1024;
@@ -144,6 +147,17 @@ impl Segment {
         self.ends.len() < SEGMENT_STRINGS && self.bytes.len() + text.len() <= u32::MAX as usize
     }
 
+    /// A segment with room for about `strings` strings: the room is only
+    /// address space until written, and a segment that never grows is never
+    /// copied into fresh pages (growing by doubling was half the page faults
+    /// of the JSON load).
+    fn with_room(strings: usize) -> Segment {
+        Segment {
+            bytes: Vec::with_capacity(strings.saturating_mul(BYTES_PER_STRING)),
+            ends: Vec::with_capacity(strings),
+        }
+    }
+
     fn push(&mut self, text: &str) -> usize {
         self.bytes.extend_from_slice(text.as_bytes());
         self.ends.push(self.bytes.len() as u32);
@@ -230,7 +244,7 @@ impl LocalStrings {
             self.done.push((id, segment));
         }
         let id = self.ids.next();
-        let mut segment = Segment::default();
+        let mut segment = Segment::with_room(self.capacity);
         let idx = segment.push(text);
         let mut table = HashTable::with_capacity(self.capacity);
         table.insert_unique(hash, idx as u32, |_| hash);
@@ -256,7 +270,7 @@ impl LocalStrings {
             self.done.push((id, segment));
         }
         let id = self.ids.next();
-        let mut segment = Segment::default();
+        let mut segment = Segment::with_room(self.capacity);
         let idx = segment.push(text);
         // No table until `intern` needs one: a chunk may hold only keys.
         self.current = Some((id, segment, HashTable::new()));

@@ -254,6 +254,7 @@ fn read_header<'a, 's>(context: &LoadContext<'s>, job: &'a FileJob) -> Header<'a
         chunk: &mut chunk,
         src_id: job.src_id,
         coll: job.coll,
+        valid_until: 0,
     };
     let (mut columns, mut lacks, mut end, mut done) = (Vec::new(), Vec::new(), bytes.len(), true);
     match loader.next_row(&mut reader, &mut record, bom, 1) {
@@ -295,12 +296,20 @@ fn read_part<'s>(
     let bytes = job.text.bytes();
     let expect = later.first().map_or(bytes.len(), |next| *next) - start;
     let mut chunk = Chunk::with_size_hint(context, expect);
+    // One UTF-8 check for the bytes the chunk expects to read, instead of
+    // one per row; up to the first invalid byte if there is one.
+    let expect_end = start + expect;
+    let valid_until = match std::str::from_utf8(&bytes[start..expect_end]) {
+        Ok(_) => expect_end,
+        Err(error) => start + error.valid_up_to(),
+    };
     let mut loader = FileLoader {
         text: &job.text,
         bytes,
         chunk: &mut chunk,
         src_id: job.src_id,
         coll: job.coll,
+        valid_until,
     };
     let mut rows = 0u64;
     let mut next_split = 0;
@@ -466,6 +475,10 @@ struct FileLoader<'a, 'b, 's> {
     chunk: &'b mut Chunk<'s>,
     src_id: SourceId,
     coll: usize,
+    /// The bytes before this offset, from where the loader started, are
+    /// known to be valid UTF-8 (checked once for the chunk): a row that
+    /// ends before it needs no check of its own.
+    valid_until: usize,
 }
 
 /// What [`FileLoader::next_row`] found.
@@ -642,9 +655,10 @@ impl<'s> FileLoader<'_, '_, 's> {
         }
         self.chunk
             .begin_record(self.coll, self.src_id, row.start as u64);
-        // One check for the whole row: cells are split at ASCII bytes, so
-        // when the row is valid UTF-8 every cell is.
-        let valid = std::str::from_utf8(raw).is_ok();
+        // One check for the whole row (none when the chunk's check covered
+        // it): cells are split at ASCII bytes, so when the row is valid
+        // UTF-8 every cell is.
+        let valid = row.end <= self.valid_until || std::str::from_utf8(raw).is_ok();
         for (cell, (value, column)) in cells.iter().zip(columns).enumerate() {
             let Some(field) = *column else { continue };
             let value = if valid {
@@ -943,6 +957,26 @@ mod tests {
         ];
         let people = format!("{HEADER}{}\n", rows.join("\n"));
         assert_chunking_agrees(&[("people.csv", people.as_bytes())]);
+    }
+
+    /// A chunk checks UTF-8 once up to its first invalid byte: the rows
+    /// before it are read as valid, the row holding it is reported, and the
+    /// rows after it are checked one by one, however the file is cut.
+    #[test]
+    fn chunks_agree_on_invalid_utf8_between_valid_rows() {
+        let rows = [
+            "p1,名字,30,1.5,true,2000-01-01,admin,,",
+            "p2,Bo,31,2,false,2000-01-02,guest,,",
+            "p3,Cy,32,3,true,2000-01-03,guest,,",
+            "p4,Дмитрий,33,4,true,2000-01-04,member,,",
+        ];
+        let mut people = format!("{HEADER}{}\n", rows.join("\n")).into_bytes();
+        let bad = people
+            .windows(2)
+            .position(|pair| pair == b"Bo")
+            .unwrap_or(0);
+        people[bad + 1] = 0xFF;
+        assert_chunking_agrees(&[("people.csv", &people)]);
     }
 
     #[test]

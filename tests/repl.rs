@@ -138,6 +138,10 @@ fn terminal_session_completes_and_keeps_history() {
             session
                 .exp_string("three_one.first_secretary")
                 .expect("completed rule id is echoed");
+            // Type the next line only at the next prompt: a line typed while
+            // the REPL is still answering may be flushed when the line editor
+            // puts the terminal back in raw mode.
+            session.exp_string("bangfu> ").expect("the next prompt");
             session.send_line("count(villages)").expect("type");
             session.exp_string("50").expect("fifty villages");
         } else {

@@ -660,15 +660,7 @@ impl<'a> Evaluator<'a> {
                 Value::Row(c, row) if c == coll => {
                     let column = &self.data.collections[*coll as usize].columns[*field as usize];
                     let row = *row as usize;
-                    column.is_null(row)
-                        || match &column.data {
-                            ColumnData::Ref { rows, .. } => {
-                                rows.get(row).is_none_or(|target| *target == NO_ROW)
-                            }
-                            ColumnData::Skipped => true,
-                            ColumnData::List { offsets, .. } => offsets.get(row + 1).is_none(),
-                            data => scalar_value(data, row).is_none(),
-                        }
+                    column.is_null(row) || cell_missing(&column.data, row)
                 }
                 _ => true,
             });
@@ -1156,6 +1148,23 @@ fn column_value(column: &Column, row: usize) -> Value {
         }
         _ => Value::Null,
     })
+}
+
+/// Whether row `row` of a column holds no value (beyond its end, a
+/// reference that names no row, a dropped field), without building it.
+#[inline]
+fn cell_missing(data: &ColumnData, row: usize) -> bool {
+    match data {
+        ColumnData::Ref { rows, .. } => rows.get(row).is_none_or(|target| *target == NO_ROW),
+        ColumnData::Skipped => true,
+        ColumnData::List { offsets, .. } => offsets.get(row + 1).is_none(),
+        ColumnData::Int(values) => row >= values.len(),
+        ColumnData::Number(values) => row >= values.len(),
+        ColumnData::Str(values) => row >= values.len(),
+        ColumnData::Date(values) => row >= values.len(),
+        ColumnData::Enum(values) => row >= values.len(),
+        ColumnData::Bool(bits) => row >= bits.len(),
+    }
 }
 
 fn scalar_value(data: &ColumnData, idx: usize) -> Option<Value> {

@@ -17,7 +17,7 @@
 
 use rustc_hash::FxHashMap;
 
-use super::{EvalResult, Evaluator};
+use super::{EvalResult, Evaluator, cell_missing};
 use crate::ast::BinaryOp;
 use crate::compile::PExpr;
 use crate::data::{Column, ColumnData, NO_ROW};
@@ -408,26 +408,12 @@ impl<'a> Evaluator<'a> {
             && let Some(row_of) = self.compile_row(base, *coll)
         {
             let column = self.column(*coll, *field);
-            // Past the end of the column, or a reference that names no row.
-            let missing: Box<dyn Fn(usize) -> bool + Send + Sync> = match &column.data {
-                ColumnData::Ref { rows, .. } => {
-                    Box::new(move |row| rows.get(row).is_none_or(|target| *target == NO_ROW))
-                }
-                ColumnData::Skipped => Box::new(|_| true),
-                ColumnData::List { offsets, .. } => {
-                    Box::new(move |row| offsets.get(row + 1).is_none())
-                }
-                ColumnData::Int(values) => scalar_len(values.len()),
-                ColumnData::Number(values) => scalar_len(values.len()),
-                ColumnData::Str(values) => scalar_len(values.len()),
-                ColumnData::Date(values) => scalar_len(values.len()),
-                ColumnData::Enum(values) => scalar_len(values.len()),
-                ColumnData::Bool(bits) => scalar_len(bits.len()),
-            };
             return Box::new(move |env| {
                 Ok(match row_of.get(env) {
                     None => true,
-                    Some(row) => column.is_null(row as usize) || missing(row as usize),
+                    Some(row) => {
+                        column.is_null(row as usize) || cell_missing(&column.data, row as usize)
+                    }
                 })
             });
         }
@@ -474,9 +460,4 @@ impl<'a> Evaluator<'a> {
                 .map_or(Value::Null, |value| (*value).clone()))
         }))
     }
-}
-
-/// "Past the end" for a scalar column of `len` values.
-fn scalar_len(len: usize) -> Box<dyn Fn(usize) -> bool + Send + Sync> {
-    Box::new(move |row| row >= len)
 }

@@ -65,6 +65,7 @@ macro_rules! codes {
 codes! {
     "E0101" "syntax-error" "syntax" "the policy text does not follow the grammar";
     "E0102" "invalid-literal" "syntax" "a number, date or string literal cannot be read";
+    "E0103" "nesting-too-deep" "syntax" "brackets are nested more than 64 levels deep";
     "E0201" "duplicate-definition" "resolve" "a collection, enum, policy, rule or param is defined twice";
     "E0202" "missing-schema" "resolve" "the policies declare no schema";
     "E0203" "unknown-policy" "resolve" "a param override or rule names a policy that does not exist";

@@ -66,6 +66,63 @@ pub enum SyntaxError {
         /// How to fix it.
         help: String,
     },
+    /// Brackets nested deeper than the parser's stack allows.
+    #[error("nesting too deep: more than {limit} brackets open at once")]
+    #[diagnostic(
+        code(E0103),
+        help("name the inner parts with `let` (or a `fn`) instead of nesting them")
+    )]
+    TooDeep {
+        /// The file.
+        #[source_code]
+        src: SourceText,
+        /// The bracket that opens one level too many.
+        #[label("level {}", limit + 1)]
+        span: SourceSpan,
+        /// The most brackets that may be open at once.
+        limit: usize,
+    },
+}
+
+/// The most brackets (`(`, `[`, `{`) that may be open at once. The parser
+/// and every stage after it recurse once per level; this bound keeps them
+/// well inside the main thread's stack (an 8 MiB stack overflowed between
+/// 300 and 500 levels).
+pub const MAX_NESTING: usize = 64;
+
+/// [`SyntaxError::TooDeep`] at the first bracket past [`MAX_NESTING`],
+/// outside strings and comments.
+fn check_nesting(src: &SourceText, text: &str) -> Result<(), SyntaxError> {
+    let bytes = text.as_bytes();
+    let (mut depth, mut at) = (0usize, 0usize);
+    while at < bytes.len() {
+        match bytes[at] {
+            b'(' | b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    return Err(SyntaxError::TooDeep {
+                        src: src.clone(),
+                        span: SourceSpan::new(at.into(), 1),
+                        limit: MAX_NESTING,
+                    });
+                }
+            }
+            b')' | b']' | b'}' => depth = depth.saturating_sub(1),
+            b'"' => {
+                // To the closing quote; a backslash escapes the next byte.
+                at += 1;
+                while at < bytes.len() && bytes[at] != b'"' {
+                    at += if bytes[at] == b'\\' { 2 } else { 1 };
+                }
+            }
+            b'/' if bytes.get(at + 1) == Some(&b'/') => {
+                at = memchr::memchr(b'\n', &bytes[at..]).map_or(bytes.len(), |end| at + end);
+            }
+            _ => {}
+        }
+        at += 1;
+    }
+    Ok(())
 }
 
 /// Parses a whole file.
@@ -91,6 +148,7 @@ fn parse_rule(src: &SourceText, rule: Rule) -> Result<Pairs<'_, Rule>, SyntaxErr
             help: "save the policy file as UTF-8".into(),
         });
     };
+    check_nesting(src, text)?;
     BangfuParser::parse(rule, text).map_err(|error| grammar_error(src, text, error))
 }
 

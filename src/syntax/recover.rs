@@ -23,6 +23,9 @@ pub fn syntax_errors(src: &SourceText) -> Vec<SyntaxError> {
     let Some(text) = src.text() else {
         return parse_file(src).err().into_iter().collect();
     };
+    if let Err(error) = super::check_nesting(src, text) {
+        return vec![error];
+    }
     let first = match BangfuParser::parse(Rule::file, text) {
         Ok(_) => return Vec::new(),
         Err(error) => error,
@@ -145,9 +148,9 @@ mod tests {
         syntax_errors(&src)
             .iter()
             .map(|error| match error {
-                SyntaxError::Grammar { span, .. } | SyntaxError::InvalidLiteral { span, .. } => {
-                    src.line_col(span.offset()).0
-                }
+                SyntaxError::Grammar { span, .. }
+                | SyntaxError::InvalidLiteral { span, .. }
+                | SyntaxError::TooDeep { span, .. } => src.line_col(span.offset()).0,
             })
             .collect()
     }

@@ -13,6 +13,7 @@
 //! holds only when its condition is `true`.
 
 mod fast;
+mod screen;
 pub mod script;
 
 use std::borrow::Cow;
@@ -351,27 +352,50 @@ impl<'a> Evaluator<'a> {
             match rule.entity {
                 Some(coll) => {
                     let len = self.data.collections[coll as usize].len as u32;
-                    let results: Vec<(Option<Outcome>, Option<EvalError>)> = (0..len)
+                    // Blocks of rows are screened column-wise first; only
+                    // the rows the screen cannot pass are evaluated.
+                    let screen = if self.interpret {
+                        None
+                    } else {
+                        self.screen(rule, coll)
+                    };
+                    let screen = screen.as_ref();
+                    let blocks = len.div_ceil(screen::BLOCK);
+                    let results: Vec<Vec<(Option<Outcome>, Option<EvalError>)>> = (0..blocks)
                         .into_par_iter()
-                        .with_min_len(512)
                         .map_init(
                             || vec![Value::Null; rule.n_slots as usize],
-                            |env, row| match self.entity(
-                                rule_idx,
-                                rule,
-                                compiled,
-                                Some((coll, row)),
-                                env,
-                            ) {
-                                Ok(outcome) => (outcome, None),
-                                Err(failure) => {
-                                    (None, Some(self.error(rule, Some((coll, row)), failure)))
+                            |env, block| {
+                                let first = block * screen::BLOCK;
+                                let end = (first + screen::BLOCK).min(len);
+                                let mut evaluate = vec![true; (end - first) as usize];
+                                if let Some(screen) = screen {
+                                    self.screen_block(screen, first, &mut evaluate);
                                 }
+                                (first..end)
+                                    .zip(evaluate)
+                                    .filter(|(_, evaluate)| *evaluate)
+                                    .filter_map(|(row, _)| {
+                                        match self.entity(
+                                            rule_idx,
+                                            rule,
+                                            compiled,
+                                            Some((coll, row)),
+                                            env,
+                                        ) {
+                                            Ok(None) => None,
+                                            Ok(outcome) => Some((outcome, None)),
+                                            Err(failure) => Some((
+                                                None,
+                                                Some(self.error(rule, Some((coll, row)), failure)),
+                                            )),
+                                        }
+                                    })
+                                    .collect()
                             },
                         )
-                        .filter(|(outcome, error)| outcome.is_some() || error.is_some())
                         .collect();
-                    for (outcome, error) in results {
+                    for (outcome, error) in results.into_iter().flatten() {
                         outcomes.extend(outcome);
                         errors.extend(error);
                     }

@@ -223,6 +223,11 @@ impl<'a> Evaluator<'a> {
         }
     }
 
+    /// The plan evaluated.
+    pub fn plan(&self) -> &'a Plan {
+        self.plan
+    }
+
     /// Rules are evaluated by the tree-walking interpreter alone, not by
     /// closures compiled from their expressions: the reference the compiled
     /// form is tested against, and a way to rule it out when a result looks

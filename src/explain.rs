@@ -72,15 +72,15 @@ pub struct PathStep {
 #[derive(Clone, Debug, Serialize)]
 pub struct Violation {
     /// Rule id, `policy.rule`.
-    pub rule: String,
+    pub rule: std::sync::Arc<str>,
     /// Rule title.
-    pub title: String,
+    pub title: std::sync::Arc<str>,
     /// Policy name.
-    pub policy: String,
+    pub policy: std::sync::Arc<str>,
     /// Severity.
     pub severity: Severity,
     /// Collection of the entity, or `dataset`.
-    pub entity: String,
+    pub entity: std::sync::Arc<str>,
     /// The entity's key.
     pub key: String,
     /// The message.
@@ -154,7 +154,10 @@ fn location(plan: &Plan, span: Span) -> Location {
 /// What every violation of one rule shares: computed once per rule, not
 /// once per violation (a rule can have hundreds of thousands).
 struct RuleParts {
-    entity: String,
+    rule: std::sync::Arc<str>,
+    title: std::sync::Arc<str>,
+    policy: std::sync::Arc<str>,
+    entity: std::sync::Arc<str>,
     params: std::sync::Arc<[ParamUse]>,
     sources: std::sync::Arc<[String]>,
     /// The location of each `require`, by index; the rule's own last.
@@ -165,8 +168,8 @@ impl RuleParts {
     fn new(plan: &Plan, rule_idx: usize) -> RuleParts {
         let rule = &plan.rules[rule_idx];
         let entity = match rule.entity {
-            Some(coll) => plan.schema.data.collections[coll as usize].name.clone(),
-            None => "dataset".to_string(),
+            Some(coll) => plan.schema.data.collections[coll as usize].name.as_str(),
+            None => "dataset",
         };
         let params = plan
             .params_in_scope(rule.policy)
@@ -185,7 +188,10 @@ impl RuleParts {
             .map(|span| location(plan, span))
             .collect();
         RuleParts {
-            entity,
+            rule: rule.id.as_str().into(),
+            title: rule.title.as_str().into(),
+            policy: plan.policies[rule.policy].name.as_str().into(),
+            entity: entity.into(),
             params,
             sources: plan.policies[rule.policy].sources.clone().into(),
             policy_locations,
@@ -193,96 +199,17 @@ impl RuleParts {
     }
 }
 
-/// Explains every outcome; `rules` are the evaluated rule indexes.
-/// Violations are built in parallel, each independent of the others; each
-/// takes its outcome's message (the outcome keeps its bindings, for
-/// [`enrich`]).
-pub fn explain(
-    plan: &Plan,
-    data: &Dataset,
-    evaluator: &Evaluator<'_>,
-    outcomes: &mut [Outcome],
-    rules: &[usize],
-) -> (Vec<Violation>, Summary) {
-    use rayon::prelude::*;
+/// The counts of a run: records, rules, and violations by severity and by
+/// rule (`rules` are the evaluated rule indexes, in order).
+pub fn summarize(plan: &Plan, data: &Dataset, outcomes: &[Outcome], rules: &[usize]) -> Summary {
     let mut summary = Summary {
         records: data.collections.iter().map(|c| c.len).sum(),
         rules: rules.len(),
+        violations: outcomes.len(),
         ..Summary::default()
     };
-    let parts: Vec<RuleParts> = (0..plan.rules.len())
-        .map(|idx| RuleParts::new(plan, idx))
-        .collect();
-    let records: Vec<(usize, usize)> = outcomes
-        .iter()
-        .map(
-            |outcome| match (plan.rules[outcome.rule].entity, outcome.row) {
-                (Some(coll), Some(row)) => (coll as usize, row as usize),
-                _ => (usize::MAX, 0),
-            },
-        )
-        .collect();
-    let positions = {
-        let _timing = crate::data::Timing::start("explain: positions");
-        data.positions_of(&records)
-    };
-    let csv = data.format == DataFormat::Csv;
-    // One shared name per data file, not one copy per violation.
-    let files: rustc_hash::FxHashMap<&str, std::sync::Arc<str>> = data
-        .sources
-        .iter()
-        .map(|(_, text)| (text.name(), std::sync::Arc::from(text.name())))
-        .collect();
-    let violations: Vec<Violation> = outcomes
-        .par_iter_mut()
-        .zip(positions.into_par_iter())
-        .with_min_len(256)
-        .map(|(outcome, position)| {
-            let rule = &plan.rules[outcome.rule];
-            let policy = &plan.policies[rule.policy];
-            let parts = &parts[outcome.rule];
-            let (key, record_location) = match (rule.entity, outcome.row) {
-                (Some(coll), Some(row)) => {
-                    let key = evaluator.key_text(coll, row);
-                    let record_location = position.map(|(file, line, column)| Location {
-                        file: files.get(file).cloned().unwrap_or_else(|| file.into()),
-                        line,
-                        column,
-                        // As a spreadsheet numbers it: the header is row 1.
-                        row: csv.then_some(row as usize + 2),
-                    });
-                    (key, record_location)
-                }
-                _ => (policy.name.clone(), None),
-            };
-            let policy_location = parts
-                .policy_locations
-                .get(outcome.failed)
-                .or(parts.policy_locations.last())
-                .cloned()
-                .unwrap_or_else(|| location(plan, rule.span));
-            Violation {
-                rule: rule.id.clone(),
-                title: rule.title.clone(),
-                policy: policy.name.clone(),
-                severity: rule.severity,
-                entity: parts.entity.clone(),
-                key,
-                message: std::mem::take(&mut outcome.message),
-                location: record_location,
-                policy_location,
-                sources: parts.sources.clone(),
-                path: Vec::new(),
-                terms: Vec::new(),
-                params: parts.params.clone(),
-                suggestion: None,
-                fix: Vec::new(),
-                waiver: None,
-            }
-        })
-        .collect();
     let mut per_rule = vec![0usize; plan.rules.len()];
-    for outcome in outcomes.iter() {
+    for outcome in outcomes {
         per_rule[outcome.rule] += 1;
         match plan.rules[outcome.rule].severity {
             Severity::Error => summary.errors += 1,
@@ -290,11 +217,135 @@ pub fn explain(
             Severity::Info => summary.infos += 1,
         }
     }
-    summary.violations = violations.len();
     summary.by_rule = rules
         .iter()
         .map(|idx| (plan.rules[*idx].id.clone(), per_rule[*idx]))
         .collect();
+    summary
+}
+
+/// Turns outcomes into violations, any number at a time: what every
+/// violation of a rule shares, and each data file's name, are built once.
+pub struct Explainer<'p> {
+    plan: &'p Plan,
+    data: &'p Dataset,
+    parts: Vec<RuleParts>,
+    files: rustc_hash::FxHashMap<&'p str, std::sync::Arc<str>>,
+}
+
+impl<'p> Explainer<'p> {
+    /// An explainer of the outcomes of `plan`'s rules over `data`.
+    pub fn new(plan: &'p Plan, data: &'p Dataset) -> Explainer<'p> {
+        Explainer {
+            plan,
+            data,
+            parts: (0..plan.rules.len())
+                .map(|idx| RuleParts::new(plan, idx))
+                .collect(),
+            // One shared name per data file, not one copy per violation.
+            files: data
+                .sources
+                .iter()
+                .map(|(_, text)| (text.name(), std::sync::Arc::from(text.name())))
+                .collect(),
+        }
+    }
+
+    /// Where the record of each outcome is in its data file, as file
+    /// name, line and column: found for all outcomes at once, in one pass
+    /// over each file (windows explained one after another would read the
+    /// same pages again).
+    pub fn positions(&self, outcomes: &[Outcome]) -> Vec<Option<(&'p str, usize, usize)>> {
+        let plan = self.plan;
+        let records: Vec<(usize, usize)> = outcomes
+            .iter()
+            .map(
+                |outcome| match (plan.rules[outcome.rule].entity, outcome.row) {
+                    (Some(coll), Some(row)) => (coll as usize, row as usize),
+                    _ => (usize::MAX, 0),
+                },
+            )
+            .collect();
+        let _timing = crate::data::Timing::start("explain: positions");
+        self.data.positions_of(&records)
+    }
+
+    /// The violations of `outcomes`, in order, built in parallel, each
+    /// independent of the others; `positions` are theirs (see
+    /// [`Explainer::positions`]). Each takes its outcome's message (the
+    /// outcome keeps its bindings, for [`enrich`]).
+    pub fn explain(
+        &self,
+        evaluator: &Evaluator<'_>,
+        outcomes: &mut [Outcome],
+        positions: &[Option<(&str, usize, usize)>],
+    ) -> Vec<Violation> {
+        use rayon::prelude::*;
+        let (plan, data) = (self.plan, self.data);
+        let csv = data.format == DataFormat::Csv;
+        outcomes
+            .par_iter_mut()
+            .zip(positions.par_iter())
+            .with_min_len(256)
+            .map(|(outcome, position)| {
+                let rule = &plan.rules[outcome.rule];
+                let policy = &plan.policies[rule.policy];
+                let parts = &self.parts[outcome.rule];
+                let (key, record_location) = match (rule.entity, outcome.row) {
+                    (Some(coll), Some(row)) => {
+                        let key = evaluator.key_text(coll, row);
+                        let record_location = position.map(|(file, line, column)| Location {
+                            file: self.files.get(file).cloned().unwrap_or_else(|| file.into()),
+                            line,
+                            column,
+                            // As a spreadsheet numbers it: the header is row 1.
+                            row: csv.then_some(row as usize + 2),
+                        });
+                        (key, record_location)
+                    }
+                    _ => (policy.name.clone(), None),
+                };
+                let policy_location = parts
+                    .policy_locations
+                    .get(outcome.failed)
+                    .or(parts.policy_locations.last())
+                    .cloned()
+                    .unwrap_or_else(|| location(plan, rule.span));
+                Violation {
+                    rule: parts.rule.clone(),
+                    title: parts.title.clone(),
+                    policy: parts.policy.clone(),
+                    severity: rule.severity,
+                    entity: parts.entity.clone(),
+                    key,
+                    message: std::mem::take(&mut outcome.message),
+                    location: record_location,
+                    policy_location,
+                    sources: parts.sources.clone(),
+                    path: Vec::new(),
+                    terms: Vec::new(),
+                    params: parts.params.clone(),
+                    suggestion: None,
+                    fix: Vec::new(),
+                    waiver: None,
+                }
+            })
+            .collect()
+    }
+}
+
+/// Explains every outcome; `rules` are the evaluated rule indexes.
+pub fn explain(
+    plan: &Plan,
+    data: &Dataset,
+    evaluator: &Evaluator<'_>,
+    outcomes: &mut [Outcome],
+    rules: &[usize],
+) -> (Vec<Violation>, Summary) {
+    let summary = summarize(plan, data, outcomes, rules);
+    let explainer = Explainer::new(plan, data);
+    let positions = explainer.positions(outcomes);
+    let violations = explainer.explain(evaluator, outcomes, &positions);
     (violations, summary)
 }
 

@@ -181,11 +181,43 @@ pub fn evaluate_with(
     selected: &dyn Fn(&compile::RulePlan) -> bool,
     options: EvalOptions,
 ) -> Evaluation {
+    let mut pending = evaluate_pending(plan, data, selected, options);
+    let violations = pending.explain(0..pending.len());
+    Evaluation {
+        violations,
+        summary: pending.summary,
+        errors: pending.errors,
+    }
+}
+
+/// Rules evaluated, their violations not explained yet: a writer that
+/// streams (JSON Lines) explains and writes them a window at a time, so
+/// that they never all sit in memory at once.
+pub struct Pending<'a> {
+    evaluator: eval::Evaluator<'a>,
+    explainer: explain::Explainer<'a>,
+    outcomes: Vec<eval::Outcome>,
+    positions: Vec<Option<(&'a str, usize, usize)>>,
+    explain: bool,
+    /// Counts.
+    pub summary: Summary,
+    /// Runtime errors (each on one entity; the others were evaluated).
+    pub errors: Vec<Error>,
+}
+
+/// Evaluates the rules of `plan` for which `selected` holds over `data`,
+/// leaving the violations to [`Pending::explain`].
+pub fn evaluate_pending<'a>(
+    plan: &'a Plan,
+    data: &'a Dataset,
+    selected: &dyn Fn(&compile::RulePlan) -> bool,
+    options: EvalOptions,
+) -> Pending<'a> {
     let mut evaluator = eval::Evaluator::with_cache(plan, data, options.cache.clone());
     if options.interpret {
         evaluator = evaluator.interpreted();
     }
-    let (mut outcomes, errors) = evaluator.run(selected);
+    let (outcomes, errors) = evaluator.run(selected);
     let rules: Vec<usize> = plan
         .rules
         .iter()
@@ -193,18 +225,48 @@ pub fn evaluate_with(
         .filter(|(_, rule)| selected(rule))
         .map(|(idx, _)| idx)
         .collect();
-    let (mut violations, summary) = {
-        let _timing = data::Timing::start("explain: violations");
-        explain::explain(plan, data, &evaluator, &mut outcomes, &rules)
-    };
-    if options.explain {
-        let _timing = data::Timing::start("explain: terms and fixes");
-        explain::enrich_all(plan, &evaluator, &outcomes, &mut violations);
-    }
-    Evaluation {
-        violations,
-        summary,
+    let explainer = explain::Explainer::new(plan, data);
+    Pending {
+        summary: explain::summarize(plan, data, &outcomes, &rules),
+        positions: explainer.positions(&outcomes),
+        explainer,
+        evaluator,
+        outcomes,
+        explain: options.explain,
         errors: errors.into_iter().map(Error::from).collect(),
+    }
+}
+
+impl Pending<'_> {
+    /// The number of violations.
+    pub fn len(&self) -> usize {
+        self.outcomes.len()
+    }
+
+    /// Whether there is no violation.
+    pub fn is_empty(&self) -> bool {
+        self.outcomes.is_empty()
+    }
+
+    /// Violations `range` (in rule order, then record order), explained.
+    /// Each violation can be explained once: its message moves into it.
+    pub fn explain(&mut self, range: std::ops::Range<usize>) -> Vec<Violation> {
+        let positions = &self.positions[range.clone()];
+        let outcomes = &mut self.outcomes[range];
+        let mut violations = {
+            let _timing = data::Timing::start("explain: violations");
+            self.explainer.explain(&self.evaluator, outcomes, positions)
+        };
+        if self.explain {
+            let _timing = data::Timing::start("explain: terms and fixes");
+            explain::enrich_all(
+                self.evaluator.plan(),
+                &self.evaluator,
+                outcomes,
+                &mut violations,
+            );
+        }
+        violations
     }
 }
 

@@ -292,7 +292,7 @@ pub fn run_test(files: &[PolicyFile], case: &TestCase) -> TestOutcome {
         .violations
         .iter()
         .filter(|v| !v.is_waived())
-        .map(|v| (v.rule.clone(), v.key.clone()))
+        .map(|v| (v.rule.to_string(), v.key.clone()))
         .collect();
     let expected: BTreeSet<(String, String)> = case
         .decl

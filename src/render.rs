@@ -408,10 +408,10 @@ pub fn ledger_row(violation: &Violation, labels: &[String]) -> Vec<String> {
         None => (String::new(), String::new()),
     };
     row.extend([
-        violation.entity.clone(),
+        violation.entity.to_string(),
         violation.key.clone(),
-        violation.rule.clone(),
-        violation.title.clone(),
+        violation.rule.to_string(),
+        violation.title.to_string(),
         violation.severity.as_str().to_string(),
         violation.message.clone(),
         violation.suggestion.clone().unwrap_or_default(),

@@ -318,7 +318,7 @@ fn render_errors(errors: Vec<Error>) -> String {
 }
 
 fn key_of(violation: &Violation) -> (String, String) {
-    (violation.rule.clone(), violation.key.clone())
+    (violation.rule.to_string(), violation.key.clone())
 }
 
 /// The commands, for `:help` and completion.
@@ -513,7 +513,7 @@ impl Session {
         let selected: Vec<&Violation> = self
             .violations
             .iter()
-            .filter(|v| glob.as_ref().is_none_or(|g| g.is_match(&v.rule)))
+            .filter(|v| glob.as_ref().is_none_or(|g| g.is_match(&*v.rule)))
             .filter(|v| {
                 within.is_none_or(|text| {
                     v.key.starts_with(text) || v.path.iter().any(|step| step.value == text)
@@ -591,7 +591,7 @@ impl Session {
         let mut violations: Vec<Violation> = self
             .violations
             .iter()
-            .filter(|v| !chosen.contains(&v.rule))
+            .filter(|v| !chosen.contains(&*v.rule))
             .cloned()
             .collect();
         violations.extend(evaluation.violations);
@@ -603,8 +603,8 @@ impl Session {
             .collect();
         violations.sort_by(|a, b| {
             order
-                .get(a.rule.as_str())
-                .cmp(&order.get(b.rule.as_str()))
+                .get(&*a.rule)
+                .cmp(&order.get(&*b.rule))
                 .then_with(|| a.key.cmp(&b.key))
         });
         self.violations = violations;

@@ -171,41 +171,72 @@ fn from_dataset(dataset: &Dataset) -> Vec<Waiver> {
 /// Marks the violations that waivers in force on `as_of` cover; returns
 /// the warnings about expired and stale waivers.
 pub fn apply(waivers: &[Waiver], violations: &mut [Violation], as_of: i32) -> Vec<WaiverWarning> {
-    let mut warnings = Vec::new();
-    for waiver in waivers {
-        let mut matched = false;
-        for violation in violations
-            .iter_mut()
-            .filter(|v| v.rule == waiver.rule && v.key == waiver.key)
-        {
-            matched = true;
-            if waiver.expires_day >= as_of {
-                violation.waiver = Some(waiver.clone());
-            }
-        }
-        let (src, offset) = waiver
-            .position
-            .clone()
-            .unwrap_or_else(|| (SourceText::from_string("waivers", ""), 0));
-        let span = SourceSpan::new(offset.into(), 1);
-        if waiver.expires_day < as_of {
-            warnings.push(WaiverWarning::Expired {
-                src,
-                span,
-                rule: waiver.rule.clone(),
-                key: waiver.key.clone(),
-                expires: waiver.expires.clone(),
-            });
-        } else if !matched {
-            warnings.push(WaiverWarning::Stale {
-                src,
-                span,
-                rule: waiver.rule.clone(),
-                key: waiver.key.clone(),
-            });
+    let mut matcher = Matcher::new(waivers, as_of);
+    matcher.mark(violations);
+    matcher.warnings()
+}
+
+/// [`apply`] over violations that come a window at a time (a streamed
+/// report): a waiver is stale only if no window matched it.
+pub struct Matcher<'w> {
+    waivers: &'w [Waiver],
+    as_of: i32,
+    matched: Vec<bool>,
+}
+
+impl<'w> Matcher<'w> {
+    /// A matcher of `waivers`, in force on day `as_of`.
+    pub fn new(waivers: &'w [Waiver], as_of: i32) -> Matcher<'w> {
+        Matcher {
+            waivers,
+            as_of,
+            matched: vec![false; waivers.len()],
         }
     }
-    warnings
+
+    /// Marks the violations of one window that waivers in force cover.
+    pub fn mark(&mut self, violations: &mut [Violation]) {
+        for (waiver, matched) in self.waivers.iter().zip(&mut self.matched) {
+            for violation in violations
+                .iter_mut()
+                .filter(|v| *v.rule == *waiver.rule && v.key == waiver.key)
+            {
+                *matched = true;
+                if waiver.expires_day >= self.as_of {
+                    violation.waiver = Some(waiver.clone());
+                }
+            }
+        }
+    }
+
+    /// The warnings about expired waivers and waivers no violation matched.
+    pub fn warnings(self) -> Vec<WaiverWarning> {
+        let mut warnings = Vec::new();
+        for (waiver, matched) in self.waivers.iter().zip(self.matched) {
+            let (src, offset) = waiver
+                .position
+                .clone()
+                .unwrap_or_else(|| (SourceText::from_string("waivers", ""), 0));
+            let span = SourceSpan::new(offset.into(), 1);
+            if waiver.expires_day < self.as_of {
+                warnings.push(WaiverWarning::Expired {
+                    src,
+                    span,
+                    rule: waiver.rule.clone(),
+                    key: waiver.key.clone(),
+                    expires: waiver.expires.clone(),
+                });
+            } else if !matched {
+                warnings.push(WaiverWarning::Stale {
+                    src,
+                    span,
+                    rule: waiver.rule.clone(),
+                    key: waiver.key.clone(),
+                });
+            }
+        }
+        warnings
+    }
 }
 
 /// Builds a waiver in memory (policy tests).

@@ -402,3 +402,79 @@ fn waived_violations_are_shown_but_do_not_fail() {
     let sarif = sample(&["--waivers", "tests/cli/waivers.yaml", "--format", "sarif"]);
     assert!(sarif.stdout_text().contains("\"suppressions\""));
 }
+
+/// JSON Lines are explained and written a window of 8,192 violations at a
+/// time; every other format explains them all at once. On a ledger with
+/// three windows' worth of violations, waivers matched in the first and
+/// the last window, and `--max-violations` cutting inside the second, the
+/// lines are the JSON document's violations, one per line, and the exit
+/// code and summary line are the same.
+#[test]
+fn streamed_json_lines_equal_the_json_document() {
+    let dir = std::env::temp_dir().join(format!("bangfu-stream-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+    let people: Vec<String> = (0..24_000)
+        .map(|n| {
+            format!(
+                r#"{{"id": "p{n}", "name": "N{n}", "age": {}, "score": 1, "active": true, "born": null, "team": null, "kind": "small"}}"#,
+                n % 17
+            )
+        })
+        .collect();
+    let ledger = dir.join("ledger.json");
+    std::fs::write(
+        &ledger,
+        format!(r#"{{"people": [{}], "teams": []}}"#, people.join(",\n")),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let waivers = dir.join("waivers.yaml");
+    let waiver = |key: &str| {
+        format!(
+            "  - rule: p.adult\n    key: {key}\n    reason: r\n    approved_by: a\n    expires: 2099-12-31\n"
+        )
+    };
+    std::fs::write(
+        &waivers,
+        format!("waivers:\n{}{}", waiver("p3"), waiver("p23999")),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let check = |format: &str| {
+        run(&[
+            "check",
+            &ledger.display().to_string(),
+            "-p",
+            "tests/ui/schema.bangfu",
+            "-p",
+            "tests/ui/data/policy.bangfu",
+            "--waivers",
+            &waivers.display().to_string(),
+            "--max-violations",
+            "10000",
+            "--format",
+            format,
+        ])
+    };
+    let (json, jsonl) = (check("json"), check("jsonl"));
+    let _ = std::fs::remove_dir_all(&dir);
+    let document: serde_json::Value =
+        serde_json::from_slice(&json.stdout).unwrap_or_else(|e| panic!("{e}: {}", json.stderr));
+    let expected: Vec<serde_json::Value> = document["violations"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let lines: Vec<serde_json::Value> = jsonl
+        .stdout_text()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect();
+    assert_eq!(expected.len(), 10_000, "{}", json.stderr);
+    assert_eq!(lines, expected);
+    assert!(lines[3].get("waiver").is_some(), "{}", lines[3]);
+    assert_eq!((jsonl.code, json.code), (1, 1));
+    assert_eq!(redact_time(&jsonl.stderr), redact_time(&json.stderr));
+    assert!(
+        jsonl.stderr.contains("2 waived") && jsonl.stderr.contains("not shown"),
+        "{}",
+        jsonl.stderr
+    );
+}

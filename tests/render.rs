@@ -71,9 +71,9 @@ fn violation(
     policy_line: usize,
 ) -> Violation {
     Violation {
-        rule: rule.id.clone(),
-        title: rule.title.clone(),
-        policy: rule.policy.clone(),
+        rule: rule.id.as_str().into(),
+        title: rule.title.as_str().into(),
+        policy: rule.policy.as_str().into(),
         severity: rule.severity,
         entity: entity.into(),
         key: key.into(),
@@ -206,7 +206,7 @@ fn summary(violations: &[Violation], rules: &[RuleInfo]) -> Summary {
         by_rule: rules
             .iter()
             .map(|rule| {
-                let n = violations.iter().filter(|v| v.rule == rule.id).count();
+                let n = violations.iter().filter(|v| *v.rule == *rule.id).count();
                 (rule.id.clone(), n)
             })
             .collect(),

@@ -15,6 +15,7 @@ use clap::Args;
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use miette::SourceSpan;
+use rayon::prelude::*;
 
 use super::{
     CliError, ColorArg, EXIT_ERROR, EXIT_OK, EXIT_VIOLATIONS, FailOnArg, FormatArg, params_file,
@@ -26,7 +27,7 @@ use crate::diag::{self, Severity};
 use crate::explain::Location;
 use crate::render::{self, Format, Options, Report, RuleInfo, Snippets, ToolInfo};
 use crate::source::SourceText;
-use crate::{ParamArg, data, evaluate, waiver};
+use crate::{ParamArg, data, waiver};
 
 /// Arguments of `bangfu check`.
 #[derive(Debug, Args)]
@@ -297,79 +298,148 @@ fn run_inner(args: &CheckArgs, format: Format, started: Instant) -> Result<u8, u
         .map(|idx| plan.rules[idx].id.as_str())
         .collect();
     progress.stage(format!("evaluating {} rules", chosen.len()));
-    let mut evaluation = evaluate(&plan, &data, &|rule| chosen.contains(rule.id.as_str()));
-    let warnings = waiver::apply(&waivers, &mut evaluation.violations, as_of);
-
+    let selected_rule = |rule: &crate::compile::RulePlan| chosen.contains(rule.id.as_str());
+    let mut pending = crate::evaluate_pending(
+        &plan,
+        &data,
+        &selected_rule,
+        crate::EvalOptions {
+            explain: true,
+            cache: None,
+            interpret: false,
+        },
+    );
     // The spinner shares the terminal with stdout: it goes before the
     // report is written there, and stays while a file is written.
     match &args.output {
         Some(output) => progress.stage(format!("writing {}", output.display())),
         None => progress.clear(),
     }
-    let rules = rule_infos(&plan, &|rule| chosen.contains(rule.id.as_str()));
     let limit = args.max_violations;
-    let n_shown = limit.map_or(evaluation.violations.len(), |n| {
-        n.min(evaluation.violations.len())
-    });
-    // Only the human format quotes source lines; the others need no scan.
-    let snippets = if format == Format::Human {
-        Snippets::collect(
-            &evaluation.violations[..n_shown],
-            &[&data.sources, &plan.sources],
-        )
-    } else {
-        Snippets::new()
-    };
-    // Nothing reads the records after this: their memory goes back before
-    // the report is written (the columns are a few large blocks, quick to
-    // free; the many small violations are left to the exit below).
-    drop(data);
-    let tool = ToolInfo::default();
-    let report = Report {
-        violations: &evaluation.violations,
-        limit,
-        summary: &evaluation.summary,
-        rules: &rules,
-        snippets: &snippets,
-        tool: &tool,
-    };
-    let options = Options {
-        color: use_color(args.color, args.output.is_some()),
-    };
-    let written = {
-        let _timing = data::Timing::start("render");
-        write_report(format, &report, options, args.output.as_deref())
-    };
-    progress.clear();
-    if let Err(error) = written {
-        return Err(fail(vec![error]));
-    }
-    if format != Format::Human || args.output.is_some() {
-        eprintln!("{}", summary_line(&report, limit, started.elapsed()));
-    }
-    if !warnings.is_empty() {
-        report_errors(warnings);
-    }
-    if !evaluation.errors.is_empty() {
-        return Err(fail(evaluation.errors));
-    }
     let threshold = match args.fail_on {
         FailOnArg::Error => Some(Severity::Error),
         FailOnArg::Warning => Some(Severity::Warning),
         FailOnArg::Never => None,
     };
     // A waived violation is reported but never fails the run.
-    let failing = threshold.is_some_and(|least| {
-        evaluation
-            .violations
-            .iter()
-            .any(|violation| violation.severity >= least && !violation.is_waived())
-    });
-    // The process ends next: handing the violations (millions of small
-    // allocations on a national ledger) back one by one would only cost
-    // time; the kernel takes the memory back at exit.
-    std::mem::forget(evaluation);
-    Ok(if failing { EXIT_VIOLATIONS } else { EXIT_OK })
+    let fails = |violation: &crate::Violation| {
+        threshold.is_some_and(|least| violation.severity >= least && !violation.is_waived())
+    };
+    let mut matcher = waiver::Matcher::new(&waivers, as_of);
+    let summary = std::mem::take(&mut pending.summary);
+    let errors = std::mem::take(&mut pending.errors);
+    let total = pending.len();
+    let n_shown = limit.map_or(total, |n| n.min(total));
+    let (written, tally) = if format == Format::Jsonl {
+        // JSON Lines are explained, written and dropped a window at a
+        // time: the violations never all sit in memory beside the data.
+        let mut tally = Tally::default();
+        let written = write_report(args.output.as_deref(), &mut |out| {
+            let _timing = data::Timing::start("explain and write (windows)");
+            let mut start = 0;
+            while start < total {
+                let end = (start + STREAM_WINDOW).min(total);
+                let mut window = pending.explain(start..end);
+                matcher.mark(&mut window);
+                tally.add(&window, &fails);
+                let shown = n_shown.saturating_sub(start).min(window.len());
+                render::jsonl::render(&window[..shown], out)?;
+                // Each violation is a few dozen small allocations, made by
+                // the worker threads: freed there, side by side, not one
+                // by one here.
+                window.into_par_iter().with_min_len(256).for_each(drop);
+                start = end;
+            }
+            Ok(())
+        });
+        // The process ends next: the kernel takes the records back faster
+        // than handing back each allocation would.
+        std::mem::forget(pending);
+        std::mem::forget(data);
+        (written, tally)
+    } else {
+        let mut violations = pending.explain(0..total);
+        matcher.mark(&mut violations);
+        let mut tally = Tally::default();
+        tally.add(&violations, &fails);
+        let rules = rule_infos(&plan, &selected_rule);
+        // Only the human format quotes source lines; the others need no scan.
+        let snippets = if format == Format::Human {
+            Snippets::collect(&violations[..n_shown], &[&data.sources, &plan.sources])
+        } else {
+            Snippets::new()
+        };
+        // Nothing reads the records after this: their memory goes back
+        // before the report is written (the columns are a few large blocks,
+        // quick to free).
+        drop(pending);
+        drop(data);
+        let tool = ToolInfo::default();
+        let report = Report {
+            violations: &violations,
+            limit,
+            summary: &summary,
+            rules: &rules,
+            snippets: &snippets,
+            tool: &tool,
+        };
+        let options = Options {
+            color: use_color(args.color, args.output.is_some()),
+        };
+        let written = {
+            let _timing = data::Timing::start("render");
+            write_report(args.output.as_deref(), &mut |out| {
+                render::render(format, &report, options, out)
+            })
+        };
+        // The process ends next: handing the violations (millions of small
+        // allocations on a national ledger) back one by one would only cost
+        // time; the kernel takes the memory back at exit.
+        std::mem::forget(violations);
+        (written, tally)
+    };
+    progress.clear();
+    written.map_err(|error| fail(vec![error]))?;
+    if format != Format::Human || args.output.is_some() {
+        let omitted = total - n_shown;
+        eprintln!(
+            "{}",
+            summary_line(&summary, tally.waived, omitted, limit, started.elapsed())
+        );
+    }
+    let warnings = matcher.warnings();
+    if !warnings.is_empty() {
+        report_errors(warnings);
+    }
+    if !errors.is_empty() {
+        return Err(fail(errors));
+    }
+    Ok(if tally.failing {
+        EXIT_VIOLATIONS
+    } else {
+        EXIT_OK
+    })
+}
+
+/// Violations explained and written at a time by a streamed report: enough
+/// to keep both cores busy, few enough (a few MiB) to add little to the
+/// memory the records hold.
+const STREAM_WINDOW: usize = 8192;
+
+/// What the violations written add up to.
+#[derive(Default)]
+struct Tally {
+    /// Violations a waiver in force covers.
+    waived: usize,
+    /// Whether one fails the run (`--fail-on`).
+    failing: bool,
+}
+
+impl Tally {
+    fn add(&mut self, violations: &[crate::Violation], fails: &dyn Fn(&crate::Violation) -> bool) {
+        self.waived += violations.iter().filter(|v| v.is_waived()).count();
+        self.failing = self.failing || violations.iter().any(fails);
+    }
 }
 
 /// ` (12.3 MiB)` for a file, `` for anything else.
@@ -442,13 +512,12 @@ fn overwritten_input<'a>(
         })
 }
 
-/// Renders into `output` (created only now, after everything succeeded) or
-/// stdout. A closed stdout pipe (`| head`) is not an error.
+/// Writes the report with `write` into `output` (created only now, after
+/// everything succeeded) or stdout. A closed stdout pipe (`| head`) is not
+/// an error.
 fn write_report(
-    format: Format,
-    report: &Report<'_>,
-    options: Options,
     output: Option<&Path>,
+    write: &mut dyn FnMut(&mut dyn Write) -> std::io::Result<()>,
 ) -> Result<(), CliError> {
     match output {
         Some(path) => {
@@ -458,14 +527,14 @@ fn write_report(
             };
             let file = std::fs::File::create(path).map_err(unwritable)?;
             let mut out = std::io::BufWriter::new(file);
-            render::render(format, report, options, &mut out)
+            write(&mut out)
                 .and_then(|()| out.flush())
                 .map_err(unwritable)
         }
         None => {
             let stdout = std::io::stdout();
             let mut out = std::io::BufWriter::new(stdout.lock());
-            match render::render(format, report, options, &mut out).and_then(|()| out.flush()) {
+            match write(&mut out).and_then(|()| out.flush()) {
                 Err(error) if error.kind() != std::io::ErrorKind::BrokenPipe => {
                     Err(CliError::UnwritableOutput {
                         path: "standard output".into(),
@@ -478,10 +547,14 @@ fn write_report(
     }
 }
 
-/// The one-line summary for stderr: records, rules, violations by severity,
 /// how many are waived, what a limit left out, and the time taken.
-fn summary_line(report: &Report<'_>, limit: Option<usize>, elapsed: Duration) -> String {
-    let summary = report.summary;
+fn summary_line(
+    summary: &crate::Summary,
+    n_waived: usize,
+    omitted: usize,
+    limit: Option<usize>,
+    elapsed: Duration,
+) -> String {
     let mut line = format!(
         "bangfu: {}, {}, {} ({} error, {} warning, {} info)",
         render::plural(summary.records, "record"),
@@ -491,11 +564,9 @@ fn summary_line(report: &Report<'_>, limit: Option<usize>, elapsed: Duration) ->
         summary.warnings,
         summary.infos
     );
-    let n_waived = report.violations.iter().filter(|v| v.is_waived()).count();
     if n_waived > 0 {
         line.push_str(&format!(", {n_waived} waived"));
     }
-    let omitted = report.omitted();
     if let (true, Some(limit)) = (omitted > 0, limit) {
         line.push_str(&format!(", {omitted} not shown (--max-violations {limit})"));
     }

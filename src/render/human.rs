@@ -64,7 +64,7 @@ fn severity_style(severity: Severity) -> Style {
 /// Writes the violations grouped by rule, then the summaries.
 pub fn render(report: &Report<'_>, color: bool, out: &mut dyn Write) -> io::Result<()> {
     let paint = Paint { color };
-    for (_, group) in group_by(report.shown(), |v| v.rule.as_str()) {
+    for (_, group) in group_by(report.shown(), |v| &*v.rule) {
         write_rule(report, &paint, &group, out)?;
     }
     let omitted = report.omitted();
@@ -85,7 +85,7 @@ fn write_rule(
         .summary
         .by_rule
         .iter()
-        .find(|(id, _)| *id == first.rule)
+        .find(|(id, _)| **id == *first.rule)
         .map_or(group.len(), |(_, n)| (*n).max(group.len()));
     let shown = if total > group.len() {
         format!("{}, {} shown", plural(total, "violation"), group.len())
@@ -302,7 +302,7 @@ fn write_summary(report: &Report<'_>, paint: &Paint, out: &mut dyn Write) -> io:
         .rules
         .iter()
         .map(|rule| rule.policy.as_str())
-        .chain(violations.iter().map(|v| v.policy.as_str()))
+        .chain(violations.iter().map(|v| &*v.policy))
     {
         if !policies.contains(&name) {
             policies.push(name);
@@ -312,7 +312,7 @@ fn write_summary(report: &Report<'_>, paint: &Paint, out: &mut dyn Write) -> io:
         writeln!(out, "{}", paint.bold("by policy"))?;
         let width = policies.iter().map(|p| p.width()).max().unwrap_or(0);
         for policy in &policies {
-            let counts = severity_counts(violations.iter().filter(|v| v.policy == *policy));
+            let counts = severity_counts(violations.iter().filter(|v| &*v.policy == *policy));
             let line = format!(
                 "  {}{}  {}",
                 policy,

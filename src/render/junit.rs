@@ -57,7 +57,7 @@ fn cases<'a>(report: &Report<'a>) -> Vec<Case<'a>> {
         .collect();
     let n_shown = report.shown().len();
     for (idx, violation) in report.violations.iter().enumerate() {
-        let case_idx = match cases.iter().position(|case| case.id == violation.rule) {
+        let case_idx = match cases.iter().position(|case| *case.id == *violation.rule) {
             Some(case_idx) => case_idx,
             None => {
                 cases.push(Case {

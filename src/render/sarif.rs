@@ -254,7 +254,7 @@ pub fn render(report: &Report<'_>, out: &mut dyn Write) -> io::Result<()> {
         })
         .collect();
     for violation in report.shown() {
-        if !rule_rows.iter().any(|row| row.id == violation.rule) {
+        if !rule_rows.iter().any(|row| *row.id == *violation.rule) {
             rule_rows.push(RuleRow {
                 id: &violation.rule,
                 title: &violation.title,
@@ -300,7 +300,7 @@ pub fn render(report: &Report<'_>, out: &mut dyn Write) -> io::Result<()> {
         .map(|violation| {
             let rule_index = rule_rows
                 .iter()
-                .position(|row| row.id == violation.rule)
+                .position(|row| *row.id == *violation.rule)
                 .unwrap_or_default();
             let qualified = path_text(&violation.path)
                 .unwrap_or_else(|| format!("{}/{}", violation.entity, violation.key));

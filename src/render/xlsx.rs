@@ -41,7 +41,7 @@ fn workbook(report: &Report<'_>) -> Result<Workbook, XlsxError> {
         .rules
         .iter()
         .map(|rule| rule.policy.as_str())
-        .chain(report.violations.iter().map(|v| v.policy.as_str()))
+        .chain(report.violations.iter().map(|v| &*v.policy))
     {
         if !policies.contains(&policy) {
             policies.push(policy);
@@ -54,7 +54,7 @@ fn workbook(report: &Report<'_>) -> Result<Workbook, XlsxError> {
         names.push(name.clone());
         let sheet = workbook.add_worksheet();
         sheet.set_name(name)?;
-        let rows: Vec<&Violation> = shown.iter().filter(|v| v.policy == policy).collect();
+        let rows: Vec<&Violation> = shown.iter().filter(|v| &*v.policy == policy).collect();
         write_ledger(sheet, &labels, &rows, &bold)?;
     }
     Ok(workbook)
@@ -118,7 +118,7 @@ fn write_summary(
     let violations = report.violations;
     let mut rules: Vec<&str> = report.rules.iter().map(|rule| rule.id.as_str()).collect();
     for violation in violations {
-        if !rules.contains(&violation.rule.as_str()) {
+        if !rules.contains(&&*violation.rule) {
             rules.push(&violation.rule);
         }
     }
@@ -147,7 +147,7 @@ fn write_summary(
             counts.push(vec![0; rules.len()]);
             steps.len() - 1
         });
-        counts[step_idx][rule_index[violation.rule.as_str()]] += 1;
+        counts[step_idx][rule_index[&*violation.rule]] += 1;
     }
     let corner = match first_labels.as_slice() {
         [label] => *label,

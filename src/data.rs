@@ -105,12 +105,13 @@ impl Drop for Timing {
                     .unwrap_or(0)
             };
             eprintln!(
-                "[timing] {:<28} {:>8.1} ms wall {:>6} ms cpu  rss {:>5} MiB (peak {:>5})",
+                "[timing] {:<28} {:>8.1} ms wall {:>6} ms cpu  rss {:>5} MiB (peak {:>5}; file {:>4})",
                 self.name,
                 start.elapsed().as_secs_f64() * 1e3,
                 (cpu_ticks().saturating_sub(ticks)) * 10,
                 kib("VmRSS:") / 1024,
                 kib("VmHWM:") / 1024,
+                kib("RssFile:") / 1024,
             );
         }
     }
@@ -363,26 +364,46 @@ impl Bits {
 
 /// A collection's key index: the row of each key, built the first time it
 /// is asked for (most runs never look a record up by its key string; the
-/// references were resolved while loading).
+/// references were resolved while loading). The keys themselves are the
+/// key field's column, not a copy of it.
 #[derive(Clone, Debug, Default)]
 pub struct KeyIndex {
-    keys: Vec<Sym>,
+    /// The key field, when it is a string.
+    field: Option<usize>,
     map: std::sync::OnceLock<FxHashMap<Sym, u32>>,
 }
 
 impl KeyIndex {
-    fn new(keys: Vec<Sym>) -> KeyIndex {
+    /// The index of a collection whose key is field `field` (`None` for a
+    /// collection without a string key).
+    pub(crate) fn new(field: Option<usize>) -> KeyIndex {
         KeyIndex {
-            keys,
+            field,
             map: std::sync::OnceLock::new(),
         }
     }
+}
 
-    fn map(&self) -> &FxHashMap<Sym, u32> {
-        self.map.get_or_init(|| {
+impl Collection {
+    /// The keys, by row (empty for a collection without a string key).
+    pub fn keys(&self) -> &[Sym] {
+        match self
+            .key_index
+            .field
+            .and_then(|field| self.columns.get(field))
+            .map(|column| &column.data)
+        {
+            Some(ColumnData::Str(keys)) => keys,
+            _ => &[],
+        }
+    }
+
+    fn key_map(&self) -> &FxHashMap<Sym, u32> {
+        self.key_index.map.get_or_init(|| {
+            let keys = self.keys();
             let mut map = FxHashMap::default();
-            map.reserve(self.keys.len());
-            for (row, key) in self.keys.iter().enumerate() {
+            map.reserve(keys.len());
+            for (row, key) in keys.iter().enumerate() {
                 // The first record with a key is the one it names.
                 map.entry(*key).or_insert(row as u32);
             }
@@ -391,28 +412,13 @@ impl KeyIndex {
     }
 
     /// The row whose key is `key`.
-    pub fn get(&self, key: &Sym) -> Option<&u32> {
-        self.map().get(key)
-    }
-
-    /// The keys, by row.
-    pub fn keys(&self) -> &[Sym] {
-        &self.keys
+    pub fn key_row(&self, key: &Sym) -> Option<u32> {
+        self.key_map().get(key).copied()
     }
 
     /// Whether a record has this key.
-    pub fn contains_key(&self, key: &Sym) -> bool {
-        self.map().contains_key(key)
-    }
-
-    /// Number of keys.
-    pub fn len(&self) -> usize {
-        self.keys.len()
-    }
-
-    /// Whether there are none.
-    pub fn is_empty(&self) -> bool {
-        self.keys.is_empty()
+    pub fn has_key(&self, key: &Sym) -> bool {
+        self.key_map().contains_key(key)
     }
 }
 
@@ -532,6 +538,160 @@ fn data_heap_bytes(data: &ColumnData) -> usize {
     }
 }
 
+/// Where each record starts in its file, as a byte offset: four bytes a
+/// record while every offset fits in 32 bits (files under 4 GiB), eight
+/// from the first that does not. A record with no position (added by an
+/// edit) has `None`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Positions {
+    /// Offsets below `u32::MAX`; `u32::MAX` is "none".
+    Narrow(Vec<u32>),
+    /// Any offsets; `u64::MAX` is "none".
+    Wide(Vec<u64>),
+}
+
+impl Default for Positions {
+    fn default() -> Positions {
+        Positions::Narrow(Vec::new())
+    }
+}
+
+impl Positions {
+    /// The offset of record `row`.
+    #[inline]
+    pub fn get(&self, row: usize) -> Option<u64> {
+        match self {
+            Positions::Narrow(offsets) => match *offsets.get(row)? {
+                u32::MAX => None,
+                offset => Some(u64::from(offset)),
+            },
+            Positions::Wide(offsets) => match *offsets.get(row)? {
+                u64::MAX => None,
+                offset => Some(offset),
+            },
+        }
+    }
+
+    /// Number of records.
+    pub fn len(&self) -> usize {
+        match self {
+            Positions::Narrow(offsets) => offsets.len(),
+            Positions::Wide(offsets) => offsets.len(),
+        }
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Every offset, `None` where a record has none.
+    pub fn to_vec(&self) -> Vec<Option<u64>> {
+        (0..self.len()).map(|row| self.get(row)).collect()
+    }
+
+    fn widen(&mut self) -> &mut Vec<u64> {
+        if let Positions::Narrow(offsets) = self {
+            let wide = offsets
+                .iter()
+                .map(|offset| match *offset {
+                    u32::MAX => u64::MAX,
+                    offset => u64::from(offset),
+                })
+                .collect();
+            *self = Positions::Wide(wide);
+        }
+        match self {
+            Positions::Wide(offsets) => offsets,
+            Positions::Narrow(_) => unreachable!("widened above"),
+        }
+    }
+
+    /// The stored form of `offset` (`None`: no position) when it is narrow.
+    fn narrow(offset: Option<u64>) -> Option<u32> {
+        match offset {
+            None => Some(u32::MAX),
+            Some(offset) => u32::try_from(offset).ok().filter(|o| *o != u32::MAX),
+        }
+    }
+
+    /// Appends a record's offset.
+    #[inline]
+    pub fn push(&mut self, offset: Option<u64>) {
+        if let Positions::Narrow(offsets) = self
+            && let Some(narrow) = Positions::narrow(offset)
+        {
+            offsets.push(narrow);
+            return;
+        }
+        self.widen().push(offset.unwrap_or(u64::MAX));
+    }
+
+    /// Inserts a record's offset at `row`.
+    pub fn insert(&mut self, row: usize, offset: Option<u64>) {
+        if let Positions::Narrow(offsets) = self
+            && let Some(narrow) = Positions::narrow(offset)
+        {
+            offsets.insert(row, narrow);
+            return;
+        }
+        self.widen().insert(row, offset.unwrap_or(u64::MAX));
+    }
+
+    /// Removes record `row`'s offset.
+    pub fn remove(&mut self, row: usize) {
+        match self {
+            Positions::Narrow(offsets) => {
+                offsets.remove(row);
+            }
+            Positions::Wide(offsets) => {
+                offsets.remove(row);
+            }
+        }
+    }
+
+    /// Keeps the first `len` offsets.
+    pub fn truncate(&mut self, len: usize) {
+        match self {
+            Positions::Narrow(offsets) => offsets.truncate(len),
+            Positions::Wide(offsets) => offsets.truncate(len),
+        }
+    }
+
+    /// Bytes held.
+    pub fn heap_bytes(&self) -> usize {
+        match self {
+            Positions::Narrow(offsets) => offsets.capacity() * 4,
+            Positions::Wide(offsets) => offsets.capacity() * 8,
+        }
+    }
+
+    /// Pieces end to end, each freed once copied (the whole never sits in
+    /// memory twice); narrow unless a piece is wide.
+    pub fn join(pieces: Vec<Positions>) -> Positions {
+        let total = pieces.iter().map(Positions::len).sum();
+        if pieces
+            .iter()
+            .all(|piece| matches!(piece, Positions::Narrow(_)))
+        {
+            let mut joined = Vec::with_capacity(total);
+            for piece in pieces {
+                if let Positions::Narrow(offsets) = piece {
+                    joined.extend_from_slice(&offsets);
+                }
+            }
+            return Positions::Narrow(joined);
+        }
+        let mut joined = Positions::Wide(Vec::with_capacity(total));
+        for piece in pieces {
+            for row in 0..piece.len() {
+                joined.push(piece.get(row));
+            }
+        }
+        joined
+    }
+}
+
 /// One loaded collection.
 #[derive(Clone, Debug)]
 pub struct Collection {
@@ -540,10 +700,10 @@ pub struct Collection {
     /// One column per field of the schema, in schema order.
     pub columns: Vec<Column>,
     /// Byte offset where each record starts in its file.
-    pub positions: Vec<u64>,
+    pub positions: Positions,
     /// The file the records came from (none for an absent collection).
     pub source: Option<SourceId>,
-    /// Row of each key (empty for a collection without a string key).
+    /// Row of each key, built on first use.
     pub key_index: KeyIndex,
 }
 
@@ -609,7 +769,7 @@ impl Dataset {
     pub fn position_of(&self, coll: usize, row: usize) -> Option<(&str, usize, usize)> {
         let collection = &self.collections[coll];
         let source = self.sources.get(collection.source?);
-        let offset = *collection.positions.get(row)? as usize;
+        let offset = collection.positions.get(row)? as usize;
         let (line, col) = source.line_cols(&[offset])[0];
         Some((source.name(), line, col))
     }
@@ -629,7 +789,7 @@ impl Dataset {
             };
             let entry = by_source.entry(source).or_default();
             entry.0.push(idx);
-            entry.1.push(*offset as usize);
+            entry.1.push(offset as usize);
         }
         for (source, (indexes, offsets)) in by_source {
             let text = self.sources.get(source);
@@ -1236,5 +1396,50 @@ mod tests {
         assert_eq!(parse_date("2023-02-29"), None);
         assert_eq!(parse_date("2023-13-01"), None);
         assert_eq!(parse_date("20230101"), None);
+    }
+}
+
+#[cfg(test)]
+mod positions_tests {
+    use super::Positions;
+
+    /// Offsets stay four bytes each until one needs more; every offset and
+    /// every "none" reads back the same before and after widening, and
+    /// joined pieces equal the offsets pushed one by one.
+    #[test]
+    fn positions_widen_at_the_first_large_offset() {
+        let offsets = [
+            Some(0),
+            None,
+            Some(u64::from(u32::MAX) - 1),
+            Some(u64::from(u32::MAX)),
+            Some(1 << 40),
+            None,
+            Some(7),
+        ];
+        let mut positions = Positions::default();
+        for (n, offset) in offsets.iter().enumerate() {
+            positions.push(*offset);
+            assert_eq!(positions.to_vec(), offsets[..=n], "after {n} pushes");
+            assert_eq!(
+                matches!(positions, Positions::Narrow(_)),
+                n < 3,
+                "after {n} pushes"
+            );
+        }
+        let mut narrow = Positions::default();
+        narrow.push(Some(5));
+        narrow.insert(0, None);
+        narrow.insert(1, Some(9));
+        narrow.remove(2);
+        assert_eq!(narrow.to_vec(), [None, Some(9)]);
+        let pieces = vec![narrow.clone(), positions.clone(), narrow.clone()];
+        let joined = Positions::join(pieces);
+        let expected: Vec<Option<u64>> =
+            [narrow.to_vec(), positions.to_vec(), narrow.to_vec()].concat();
+        assert_eq!(joined.to_vec(), expected);
+        let all_narrow = Positions::join(vec![narrow.clone(), narrow.clone()]);
+        assert!(matches!(all_narrow, Positions::Narrow(_)));
+        assert_eq!(all_narrow.to_vec(), [None, Some(9), None, Some(9)]);
     }
 }

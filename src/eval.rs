@@ -890,12 +890,8 @@ impl<'a> Evaluator<'a> {
                         let key = left
                             .as_str(self)
                             .and_then(|text| self.data.interner.get(text));
-                        let row = key.and_then(|key| {
-                            self.data.collections[*coll as usize]
-                                .key_index
-                                .get(&key)
-                                .copied()
-                        });
+                        let row =
+                            key.and_then(|key| self.data.collections[*coll as usize].key_row(&key));
                         row.is_some_and(|row| rows.iter().any(|r| r == row))
                     }
                     (_, Value::Map(entries)) => {

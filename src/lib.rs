@@ -314,7 +314,7 @@ pub fn entity_exists(plan: &Plan, data: &Dataset, rule_id: &str, key: &str) -> b
     };
     let collection = &data.collections[coll as usize];
     if let Some(sym) = data.interner.get(key)
-        && collection.key_index.contains_key(&sym)
+        && collection.has_key(&sym)
     {
         return true;
     }

@@ -157,12 +157,9 @@ fn from_dataset(dataset: &Dataset) -> Vec<Waiver> {
                 approved_by: text(3, row),
                 expires: data::format_date(expires_day),
                 expires_day,
-                position: source.clone().map(|src| {
-                    (
-                        src,
-                        collection.positions.get(row).copied().unwrap_or(0) as usize,
-                    )
-                }),
+                position: source
+                    .clone()
+                    .map(|src| (src, collection.positions.get(row).unwrap_or(0) as usize)),
             }
         })
         .collect()

@@ -25,7 +25,7 @@ use rustc_hash::FxHashMap;
 use super::strings::{self, LocalStrings, Segment, SegmentIds, Sym};
 use super::{
     Bits, Cell, CellError, Collection, CollectionSchema, Column, ColumnData, DataError, DataFormat,
-    DataSchema, Dataset, FieldType, KeyIndex, MAX_ERRORS, NO_ROW, ScalarType, text_cell,
+    DataSchema, Dataset, FieldType, KeyIndex, MAX_ERRORS, NO_ROW, Positions, ScalarType, text_cell,
     text_value,
 };
 use crate::diag;
@@ -130,7 +130,7 @@ enum Pending {
 struct Part {
     columns: Vec<Column>,
     given: Vec<u64>,
-    positions: Vec<u64>,
+    positions: Positions,
     source: Option<SourceId>,
     len: usize,
 }
@@ -223,7 +223,7 @@ impl<'s> Chunk<'s> {
                     .map(|(f, store)| Column::new(empty_column(f.ty, *store)))
                     .collect(),
                 given: vec![0; layout.words],
-                positions: Vec::new(),
+                positions: Positions::default(),
                 source: None,
                 len: 0,
             })
@@ -416,7 +416,7 @@ impl<'s> Chunk<'s> {
     pub fn begin_record(&mut self, coll: usize, src: SourceId, offset: u64) {
         let part = &mut self.parts[coll];
         part.source.get_or_insert(src);
-        part.positions.push(offset);
+        part.positions.push(Some(offset));
         part.given.iter_mut().for_each(|word| *word = 0);
     }
 
@@ -845,7 +845,7 @@ pub type CellResult = Result<(), Box<CellError>>;
 struct Pieces {
     source: Option<SourceId>,
     lens: Vec<usize>,
-    positions: Vec<Vec<u64>>,
+    positions: Vec<Positions>,
     /// Per field, per piece.
     columns: Vec<Vec<Column>>,
 }
@@ -1116,16 +1116,12 @@ pub(crate) fn merge(
                 .into_iter()
                 .map(|c| c.unwrap_or_else(|| Column::new(ColumnData::Skipped)))
                 .collect();
-            let keys = match schema.collections[coll].key.map(|key| &columns[key].data) {
-                Some(ColumnData::Str(keys)) => keys.clone(),
-                _ => Vec::new(),
-            };
             Collection {
                 len,
                 columns,
-                positions: p.positions.concat(),
+                positions: Positions::join(p.positions),
                 source: p.source,
-                key_index: KeyIndex::new(keys),
+                key_index: KeyIndex::new(schema.collections[coll].key),
             }
         })
         .collect();
@@ -1138,7 +1134,7 @@ pub(crate) fn merge(
                 schema.collections[coll].name,
                 collection.len,
                 bytes as f64 / (1 << 20) as f64,
-                (collection.positions.capacity() * 8) as f64 / (1 << 20) as f64,
+                collection.positions.heap_bytes() as f64 / (1 << 20) as f64,
             );
         }
         eprintln!(
@@ -1399,7 +1395,7 @@ fn duplicate_keys(
     schema: &DataSchema,
     coll: usize,
     keys: &[Sym],
-    positions: &[Vec<u64>],
+    positions: &[Positions],
     src: &SourceText,
     interner: &strings::Interner,
 ) -> Vec<DataError> {
@@ -1409,7 +1405,7 @@ fn duplicate_keys(
         let mut row = row;
         for piece in positions {
             if row < piece.len() {
-                return piece[row] as usize;
+                return piece.get(row).unwrap_or(0) as usize;
             }
             row -= piece.len();
         }

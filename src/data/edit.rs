@@ -164,9 +164,8 @@ impl Dataset {
         let sym = self.interner.get(key)?;
         self.collections
             .get(coll)?
-            .key_index
-            .get(&sym)
-            .map(|row| *row as usize)
+            .key_row(&sym)
+            .map(|row| row as usize)
     }
 
     /// The value of one field of one record, as written.
@@ -367,7 +366,7 @@ impl Dataset {
         }
         if row <= collection.positions.len() {
             // Added in a session: no position in any file.
-            collection.positions.insert(row, u64::MAX);
+            collection.positions.insert(row, None);
         }
         collection.len += 1;
         self.reindex(schema, coll, references);
@@ -403,10 +402,7 @@ impl Dataset {
                 dangling
                     .iter()
                     .filter_map(|(idx, key)| {
-                        self.collections[target]
-                            .key_index
-                            .get(key)
-                            .map(|row| (*idx, *row))
+                        self.collections[target].key_row(key).map(|row| (*idx, row))
                     })
                     .collect()
             };
@@ -503,11 +499,7 @@ impl Dataset {
         references: Vec<(usize, usize, Vec<Option<Sym>>)>,
     ) {
         if let Some(key_field) = schema.collections[coll].key {
-            let keys = match &self.collections[coll].columns[key_field].data {
-                ColumnData::Str(keys) => keys.clone(),
-                _ => Vec::new(),
-            };
-            self.collections[coll].key_index = KeyIndex::new(keys);
+            self.collections[coll].key_index = KeyIndex::new(Some(key_field));
         }
         let mut rows_of: FxHashMap<Sym, u32> = FxHashMap::default();
         for (source, field, keys) in references {
@@ -515,11 +507,7 @@ impl Dataset {
                 if let Some(key) = key
                     && !rows_of.contains_key(key)
                 {
-                    let row = self.collections[coll]
-                        .key_index
-                        .get(key)
-                        .copied()
-                        .unwrap_or(NO_ROW);
+                    let row = self.collections[coll].key_row(key).unwrap_or(NO_ROW);
                     rows_of.insert(*key, row);
                 }
                 let _ = idx;

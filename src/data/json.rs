@@ -1174,15 +1174,15 @@ mod tests {
         assert_eq!(fixture::dump(&schema, &dataset), EXPECTED_DUMP);
         assert_eq!(dataset.format, DataFormat::Json);
         let people = &dataset.collections[PEOPLE];
-        let starts: Vec<u64> = ["{\"id\": \"p1\"", "{\"id\": \"p2\"", "{\"id\": \"p3\""]
+        let starts: Vec<Option<u64>> = ["{\"id\": \"p1\"", "{\"id\": \"p2\"", "{\"id\": \"p3\""]
             .iter()
-            .map(|needle| JSON_DOC.find(needle).unwrap_or_default() as u64)
+            .map(|needle| JSON_DOC.find(needle).map(|at| at as u64))
             .collect();
-        assert_eq!(people.positions, starts);
+        assert_eq!(people.positions.to_vec(), starts);
         assert_eq!(dataset.position_of(PEOPLE, 1), Some(("t.json", 8, 5)));
         assert_eq!(dataset.position_of(TEAMS, 0), Some(("t.json", 3, 5)));
         assert_eq!(dataset.key_of(&schema, PEOPLE, 2), Some("p3"));
-        assert_eq!(people.key_index.len(), 3);
+        assert_eq!(people.keys().len(), 3);
     }
 
     #[test]

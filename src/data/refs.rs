@@ -82,10 +82,9 @@ pub fn dangling_refs(schema: &DataSchema, dataset: &Dataset) -> Vec<DataError> {
                 }
                 let key = dataset.interner.resolve(key).to_string();
                 let target_name = schema.collections[target as usize].name.clone();
-                let target_keys = &dataset.collections[target as usize].key_index;
+                let target_keys = dataset.collections[target as usize].keys();
                 let help = if target_keys.len() <= SUGGEST_LIMIT {
                     let candidates: Vec<&str> = target_keys
-                        .keys()
                         .iter()
                         .map(|sym| dataset.interner.resolve(sym))
                         .collect();
@@ -100,7 +99,7 @@ pub fn dangling_refs(schema: &DataSchema, dataset: &Dataset) -> Vec<DataError> {
                         "add a record of `{target_name}` with this key, or correct the reference"
                     )
                 };
-                let offset = collection.positions.get(record).copied().unwrap_or(0) as usize;
+                let offset = collection.positions.get(record).unwrap_or(0) as usize;
                 errors.push(DataError::dangling(
                     src.clone(),
                     SourceSpan::new(offset.into(), 1),

@@ -601,11 +601,11 @@ mod tests {
         assert_eq!(fixture::dump(&schema, &dataset), EXPECTED_DUMP);
         assert_eq!(dataset.format, DataFormat::Yaml);
         // A block record starts at its first key, a flow record at its `{`.
-        let starts: Vec<u64> = ["id: p1", "{id: p2", "id: p3"]
+        let starts: Vec<Option<u64>> = ["id: p1", "{id: p2", "id: p3"]
             .iter()
-            .map(|needle| YAML_DOC.find(needle).unwrap_or_default() as u64)
+            .map(|needle| YAML_DOC.find(needle).map(|at| at as u64))
             .collect();
-        assert_eq!(dataset.collections[PEOPLE].positions, starts);
+        assert_eq!(dataset.collections[PEOPLE].positions.to_vec(), starts);
         assert_eq!(dataset.position_of(PEOPLE, 2), Some(("t.yaml", 21, 5)));
         assert_eq!(dataset.position_of(TEAMS, 1), Some(("t.yaml", 6, 5)));
     }

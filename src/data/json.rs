@@ -319,7 +319,9 @@ fn scan_number(bytes: &[u8], pos: usize) -> Option<usize> {
 }
 
 /// The scalar at `pos` and the offset after it; `None` for anything else.
-#[inline]
+/// Always inlined: returned through memory, the pair cost a stalled load
+/// per value.
+#[inline(always)]
 fn scan_scalar(bytes: &[u8], pos: usize) -> Option<(Scalar<'_>, usize)> {
     match *bytes.get(pos)? {
         b'"' => scan_str(bytes, pos).map(|(text, end)| (Scalar::Str(text), end)),

@@ -299,10 +299,14 @@ fn read_part<'s>(
     // One UTF-8 check for the bytes the chunk expects to read, instead of
     // one per row; up to the first invalid byte if there is one.
     let expect_end = start + expect;
-    let valid_until = match std::str::from_utf8(&bytes[start..expect_end]) {
-        Ok(_) => expect_end,
-        Err(error) => start + error.valid_up_to(),
-    };
+    // The SIMD check answers only yes or no; where the bytes are not valid,
+    // the standard one finds the first invalid byte.
+    let expected = &bytes[start..expect_end];
+    let valid_until =
+        match simdutf8::basic::from_utf8(expected).map_err(|_| std::str::from_utf8(expected)) {
+            Ok(_) | Err(Ok(_)) => expect_end,
+            Err(Err(error)) => start + error.valid_up_to(),
+        };
     let mut loader = FileLoader {
         text: &job.text,
         bytes,

@@ -27,7 +27,7 @@ use rustc_hash::FxHashMap;
 use super::{Evaluator, cell_missing};
 use crate::ast::BinaryOp;
 use crate::compile::{PExpr, RulePlan};
-use crate::data::{Column, ColumnData, NO_ROW};
+use crate::data::{Column, ColumnData, NO_ROW, Sym};
 use crate::value::Value;
 
 /// Rows screened together: enough to pay for each node's dispatch, few
@@ -82,7 +82,7 @@ enum Block<'e> {
     /// Conditions.
     Truths(Vec<Truth>),
     /// Values holding no shared memory; `None` when unknown.
-    Values(Vec<Option<Value>>),
+    Values(Vec<Option<Plain>>),
     /// Rows of collection `.0`; [`NO_ROW`] when there is none.
     Rows(u32, Vec<u32>),
     /// Unknown for every row.
@@ -95,7 +95,7 @@ impl Block<'_> {
         match self {
             Block::Fixed(value) => Some((*value).clone()),
             Block::Truths(truths) => truths[i].value(),
-            Block::Values(values) => values[i].clone(),
+            Block::Values(values) => values[i].map(Plain::value),
             Block::Rows(coll, rows) => Some(match rows[i] {
                 NO_ROW => Value::Null,
                 row => Value::Row(*coll, row),
@@ -109,7 +109,7 @@ impl Block<'_> {
     fn with_value<R>(&self, i: usize, f: impl FnOnce(&Value) -> R) -> Option<R> {
         match self {
             Block::Fixed(value) => Some(f(value)),
-            Block::Values(values) => values[i].as_ref().map(f),
+            Block::Values(values) => values[i].map(|plain| f(&plain.value())),
             other => other.value(i).map(|value| f(&value)),
         }
     }
@@ -119,26 +119,59 @@ impl Block<'_> {
         match self {
             Block::Truths(truths) => truths[i],
             Block::Fixed(value) => Truth::of_value(value),
-            Block::Values(values) => values[i].as_ref().map_or(Truth::Unknown, Truth::of_value),
+            Block::Values(values) => match values[i] {
+                Some(Plain::Bool(value)) => Truth::of(Some(value)),
+                Some(_) => Truth::Null,
+                None => Truth::Unknown,
+            },
             Block::Rows(..) => Truth::Null,
             Block::Unknown => Truth::Unknown,
         }
     }
 }
 
-/// A value that is cheap to copy into a block: no reference count shared
-/// between threads.
-fn plain(value: &Value) -> Option<Value> {
-    match value {
-        Value::Null
-        | Value::Bool(_)
-        | Value::Int(_)
-        | Value::Number(_)
-        | Value::Sym(_)
-        | Value::Date(_)
-        | Value::Enum(..)
-        | Value::Row(..) => Some(value.clone()),
-        Value::Text(_) | Value::Rows(..) | Value::List(_) | Value::Map(_) => None,
+/// A value that holds no shared memory: copied into a block and out of it
+/// without touching a reference count, and freed with the block at once.
+#[derive(Clone, Copy, Debug)]
+enum Plain {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Number(f64),
+    Sym(Sym),
+    Date(i32),
+    Enum(u32, u16),
+    Row(u32, u32),
+}
+
+impl Plain {
+    /// `value`, if it is one of the plain kinds.
+    fn of(value: &Value) -> Option<Plain> {
+        Some(match value {
+            Value::Null => Plain::Null,
+            Value::Bool(value) => Plain::Bool(*value),
+            Value::Int(value) => Plain::Int(*value),
+            Value::Number(value) => Plain::Number(*value),
+            Value::Sym(value) => Plain::Sym(*value),
+            Value::Date(value) => Plain::Date(*value),
+            Value::Enum(idx, variant) => Plain::Enum(*idx, *variant),
+            Value::Row(coll, row) => Plain::Row(*coll, *row),
+            Value::Text(_) | Value::Rows(..) | Value::List(_) | Value::Map(_) => return None,
+        })
+    }
+
+    /// As the interpreter holds it.
+    fn value(self) -> Value {
+        match self {
+            Plain::Null => Value::Null,
+            Plain::Bool(value) => Value::Bool(value),
+            Plain::Int(value) => Value::Int(value),
+            Plain::Number(value) => Value::Number(value),
+            Plain::Sym(value) => Value::Sym(value),
+            Plain::Date(value) => Value::Date(value),
+            Plain::Enum(idx, variant) => Value::Enum(idx, variant),
+            Plain::Row(coll, row) => Value::Row(coll, row),
+        }
     }
 }
 
@@ -451,8 +484,8 @@ impl<'a> Evaluator<'a> {
                                 _ => None,
                             })?;
                             match key.and_then(|key| table.get(&key)) {
-                                Some(value) => plain(value),
-                                None => Some(Value::Null),
+                                Some(value) => Plain::of(value),
+                                None => Some(Plain::Null),
                             }
                         })
                         .collect(),
@@ -512,9 +545,9 @@ impl<'a> Evaluator<'a> {
                         .map(|&raw| {
                             let row = raw as usize;
                             Some(if raw == NO_ROW || column.is_null(row) {
-                                Value::Null
+                                Plain::Null
                             } else {
-                                values.get(row).map_or(Value::Null, make)
+                                values.get(row).map_or(Plain::Null, make)
                             })
                         })
                         .collect(),
@@ -533,21 +566,21 @@ impl<'a> Evaluator<'a> {
                     })
                     .collect(),
             ),
-            ColumnData::Int(values) => values!(values, |v: &i64| Value::Int(*v)),
-            ColumnData::Number(values) => values!(values, |v: &f64| Value::Number(*v)),
-            ColumnData::Date(values) => values!(values, |v: &i32| Value::Date(*v)),
-            ColumnData::Str(values) => values!(values, |v: &crate::data::Sym| Value::Sym(*v)),
+            ColumnData::Int(values) => values!(values, |v: &i64| Plain::Int(*v)),
+            ColumnData::Number(values) => values!(values, |v: &f64| Plain::Number(*v)),
+            ColumnData::Date(values) => values!(values, |v: &i32| Plain::Date(*v)),
+            ColumnData::Str(values) => values!(values, |v: &Sym| Plain::Sym(*v)),
             ColumnData::Enum(values) => {
                 let enum_idx = self.enum_of(coll, field);
-                values!(values, move |v: &u16| Value::Enum(enum_idx, *v))
+                values!(values, move |v: &u16| Plain::Enum(enum_idx, *v))
             }
             ColumnData::Ref {
                 target, rows: to, ..
             } => {
                 let target = *target;
                 values!(to, move |v: &u32| match *v {
-                    NO_ROW => Value::Null,
-                    row => Value::Row(target, row),
+                    NO_ROW => Plain::Null,
+                    row => Plain::Row(target, row),
                 })
             }
             ColumnData::List { .. } | ColumnData::Skipped => Block::Unknown,

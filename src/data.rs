@@ -703,6 +703,11 @@ pub struct Collection {
     pub positions: Positions,
     /// The file the records came from (none for an absent collection).
     pub source: Option<SourceId>,
+    /// When every record of the file is one line (a CSV file without blank
+    /// lines or line breaks inside cells): the line of the first record.
+    /// Record `r` is then on line `first_line + r`, from column 1, with no
+    /// need to count the file's newlines.
+    pub first_line: Option<usize>,
     /// Row of each key, built on first use.
     pub key_index: KeyIndex,
 }
@@ -770,6 +775,9 @@ impl Dataset {
         let collection = &self.collections[coll];
         let source = self.sources.get(collection.source?);
         let offset = collection.positions.get(row)? as usize;
+        if let Some(first) = collection.first_line {
+            return Some((source.name(), first + row, 1));
+        }
         let (line, col) = source.line_cols(&[offset])[0];
         Some((source.name(), line, col))
     }
@@ -787,6 +795,10 @@ impl Dataset {
             else {
                 continue;
             };
+            if let Some(first) = collection.first_line {
+                result[idx] = Some((self.sources.get(source).name(), first + row, 1));
+                continue;
+            }
             let entry = by_source.entry(source).or_default();
             entry.0.push(idx);
             entry.1.push(offset as usize);

@@ -78,6 +78,10 @@ pub enum EvalError {
     },
 }
 
+/// Bytes reserved for the text of a template: a message with a few names
+/// and numbers fits without growing.
+const TEMPLATE_CAPACITY: usize = 128;
+
 /// An entity that failed a rule.
 #[derive(Clone, Debug)]
 pub struct Outcome {
@@ -466,7 +470,7 @@ impl<'a> Evaluator<'a> {
         for (failed, condition) in compiled.requires.iter().enumerate() {
             if condition(env)? != Some(true) {
                 let message = match &rule.message {
-                    Some(message) => self.eval(message, env)?.to_display(self),
+                    Some(message) => self.text_of(message, env)?,
                     None => rule.title.clone(),
                 };
                 return Ok(Some(Outcome {
@@ -479,6 +483,19 @@ impl<'a> Evaluator<'a> {
             }
         }
         Ok(None)
+    }
+
+    /// `expr` as text, as `eval` then `to_display` give it; a template is
+    /// written straight into one string (a message per violation).
+    fn text_of(&self, expr: &PExpr, env: &mut [Value]) -> EvalResult<String> {
+        let PExpr::Template(parts) = expr else {
+            return Ok(self.eval(expr, env)?.to_display(self));
+        };
+        let mut text = String::with_capacity(TEMPLATE_CAPACITY);
+        for part in parts {
+            self.operand(part, env)?.display(self, &mut text);
+        }
+        Ok(text)
     }
 
     fn truthy(&self, expr: &PExpr, env: &mut [Value]) -> EvalResult<bool> {
@@ -789,7 +806,7 @@ impl<'a> Evaluator<'a> {
                 Value::List(items.into())
             }
             PExpr::Template(parts) => {
-                let mut text = String::new();
+                let mut text = String::with_capacity(TEMPLATE_CAPACITY);
                 for part in parts {
                     self.operand(part, env)?.display(self, &mut text);
                 }

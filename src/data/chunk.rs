@@ -293,10 +293,18 @@ impl<'s> Chunk<'s> {
 
     /// Counts the newlines of `bytes[start..end]` (the stretch this chunk
     /// read of file `source`), per 4 KiB block.
-    pub(crate) fn count_lines(&mut self, source: SourceId, bytes: &[u8], start: usize, end: usize) {
+    /// Counts the newlines of `bytes[start..end]` of file `source` for its
+    /// line index; returns how many there are.
+    pub(crate) fn count_lines(
+        &mut self,
+        source: SourceId,
+        bytes: &[u8],
+        start: usize,
+        end: usize,
+    ) -> u64 {
         let end = end.min(bytes.len());
         if start >= end {
-            return;
+            return 0;
         }
         let shift = LineIndex::BLOCK_SHIFT;
         let first_block = start >> shift;
@@ -307,6 +315,7 @@ impl<'s> Chunk<'s> {
             let to = ((block + 1) << shift).min(end);
             counts.push(crate::source::count_newlines(&bytes[from..to]) as u16);
         }
+        let total = counts.iter().map(|count| u64::from(*count)).sum();
         self.lines.push(LineCount {
             source,
             start,
@@ -314,6 +323,7 @@ impl<'s> Chunk<'s> {
             first_block,
             counts,
         });
+        total
     }
 
     /// Index of a collection, by name.
@@ -1120,6 +1130,7 @@ pub(crate) fn merge(
                 len,
                 columns,
                 positions: Positions::join(p.positions),
+                first_line: None,
                 source: p.source,
                 key_index: KeyIndex::new(schema.collections[coll].key),
             }

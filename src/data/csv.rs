@@ -167,6 +167,9 @@ pub(crate) fn load_dir_with(
     // Put each file together: from the first chunk, follow where each
     // accepted chunk ended.
     let mut parts = parts.into_iter().peekable();
+    // The line of the first record of each file whose records are one line
+    // each.
+    let mut first_lines: Vec<(SourceId, usize)> = Vec::new();
     for (early, header) in early.into_iter().zip(headers) {
         for error in early {
             builder.report(error);
@@ -175,6 +178,7 @@ pub(crate) fn load_dir_with(
         builder.push_chunk(header.chunk);
         let mut rows_before = 1u64;
         let mut expect = header.end;
+        let mut lines_are_rows = true;
         while let Some(mut part) = parts.next_if(|part| part.header == header.id) {
             if part.start != expect {
                 continue;
@@ -182,10 +186,22 @@ pub(crate) fn load_dir_with(
             part.chunk.settle_rows(rows_before);
             rows_before += part.rows;
             expect = part.end;
+            lines_are_rows &= part.lines_are_rows;
             builder.push_chunk(part.chunk);
         }
+        if lines_are_rows {
+            let header_lines = crate::source::count_newlines(&header.bytes[..header.end]);
+            first_lines.push((header.id, header_lines + 1));
+        }
     }
-    builder.finish(DataFormat::Csv)
+    let mut dataset = builder.finish(DataFormat::Csv)?;
+    for collection in &mut dataset.collections {
+        collection.first_line = first_lines
+            .iter()
+            .find(|(source, _)| Some(*source) == collection.source)
+            .map(|(_, line)| *line);
+    }
+    Ok(dataset)
 }
 
 /// A file's header, read before its chunks.
@@ -211,6 +227,9 @@ struct Part<'s> {
     end: usize,
     /// Rows read (records, counted as row numbers count them).
     rows: u64,
+    /// Whether every line it read was one row: no blank line, no line
+    /// break inside a quoted cell.
+    lines_are_rows: bool,
     chunk: Chunk<'s>,
 }
 
@@ -221,6 +240,7 @@ impl<'s> Part<'s> {
             start,
             end: start,
             rows: 0,
+            lines_are_rows: false,
             chunk: Chunk::new(context),
         }
     }
@@ -361,13 +381,16 @@ fn read_part<'s>(
         None if pos >= bytes.len() => bytes.len(),
         None => read_rest(&mut loader, header, pos, later, &mut rows),
     };
-    chunk.count_lines(job.src_id, bytes, start, end);
+    let newlines = chunk.count_lines(job.src_id, bytes, start, end);
+    // The last line of a file may have no newline.
+    let unterminated = end == bytes.len() && end > start && bytes[end - 1] != b'\n';
     job.text.release(start..end);
     Part {
         header: header.id,
         start,
         end,
         rows,
+        lines_are_rows: rows == newlines + u64::from(unterminated),
         chunk,
     }
 }
@@ -754,6 +777,70 @@ mod tests {
             .iter()
             .map(|(name, text)| (*name, text.as_bytes()))
             .collect()
+    }
+
+    /// Lines and columns read off the record index, when every record of
+    /// a file is one line, equal the lines and columns found by counting
+    /// the file's newlines; a blank line or a line break inside a quoted
+    /// cell turns the shortcut off, and chunk splits do not change that.
+    #[test]
+    fn record_lines_equal_counted_lines() {
+        let schema = fixture::schema();
+        let header = "id,name,age,score,active,born,role,team,friends\n";
+        let row = |n: usize| format!("p{n},N{n},3,1,true,1990-01-01,admin,,\n");
+        let plain: String = (0..40).map(row).collect();
+        let cases: Vec<(String, bool)> = vec![
+            (format!("{header}{plain}"), true),
+            (format!("{header}{}", plain.trim_end()), true),
+            (
+                format!("\u{feff}{header}{}", plain.replace('\n', "\r\n")),
+                true,
+            ),
+            (
+                format!("\"id\",name,age,score,active,born,role,team,friends\n{plain}"),
+                true,
+            ),
+            (format!("{header}{}\n{}", row(98), plain), false),
+            (
+                format!("{header}p99,\"two\nlines\",3,1,true,1990-01-01,admin,,\n{plain}"),
+                false,
+            ),
+        ];
+        for (text, by_line) in cases {
+            for chunk in [None, Some(16)] {
+                let dir = csv_dir(&[("people.csv", text.as_bytes())]);
+                let dataset =
+                    fixture::expect_dataset(load_dir_with(dir.path(), &schema, chunk, true));
+                let people = &dataset.collections[PEOPLE];
+                assert_eq!(
+                    people.first_line.is_some(),
+                    by_line,
+                    "{text:?}, chunks of {chunk:?}"
+                );
+                let records: Vec<(usize, usize)> =
+                    (0..people.len).map(|row| (PEOPLE, row)).collect();
+                let shortcut: Vec<_> = dataset
+                    .positions_of(&records)
+                    .into_iter()
+                    .map(|at| at.map(|(_, line, col)| (line, col)))
+                    .collect();
+                let mut counted = dataset;
+                counted.collections[PEOPLE].first_line = None;
+                let lines: Vec<_> = counted
+                    .positions_of(&records)
+                    .into_iter()
+                    .map(|at| at.map(|(_, line, col)| (line, col)))
+                    .collect();
+                assert_eq!(shortcut, lines, "{text:?}, chunks of {chunk:?}");
+                assert_eq!(
+                    counted
+                        .position_of(PEOPLE, 7)
+                        .map(|(_, line, col)| (line, col)),
+                    shortcut[7],
+                    "{text:?}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -281,6 +281,8 @@ impl Dataset {
         if row < collection.positions.len() {
             collection.positions.remove(row);
         }
+        // Rows after it moved up: lines are found from positions again.
+        collection.first_line = None;
         collection.len -= 1;
         self.reindex(schema, coll, references);
         record
@@ -368,6 +370,8 @@ impl Dataset {
             // Added in a session: no position in any file.
             collection.positions.insert(row, None);
         }
+        // Rows after it moved down: lines are found from positions again.
+        collection.first_line = None;
         collection.len += 1;
         self.reindex(schema, coll, references);
         self.resolve_own_refs(coll);

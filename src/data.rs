@@ -40,7 +40,7 @@ use rustc_hash::FxHashMap;
 use thiserror::Error;
 
 use crate::diag;
-use crate::source::{SourceId, SourceMap, SourceText};
+use crate::source::{LineIndex, SourceId, SourceMap, SourceText};
 
 pub(crate) use chunk::LoadContext;
 pub use chunk::{CellResult, Chunk};
@@ -692,6 +692,65 @@ impl Positions {
     }
 }
 
+/// Where each record starts, as the file's line index reads it without
+/// the file: the newlines between the start of the record's 4 KiB block and
+/// the record, and its 1-based column. Filled by the JSON loader while a
+/// piece's bytes are at hand; finding lines afterwards would read every
+/// page holding a violation back from the page cache.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RecordLines {
+    in_block: Vec<u16>,
+    /// `u32::MAX`: not known (no line start seen before it in its piece).
+    cols: Vec<u32>,
+}
+
+impl RecordLines {
+    /// Appends a record's newlines-in-block and column (`None`: unknown).
+    pub fn push(&mut self, in_block: u16, col: Option<usize>) {
+        self.in_block.push(in_block);
+        self.cols.push(
+            col.and_then(|col| u32::try_from(col).ok())
+                .unwrap_or(u32::MAX),
+        );
+    }
+
+    /// Record `row`'s newlines-in-block and column, if known.
+    pub fn get(&self, row: usize) -> Option<(usize, usize)> {
+        let col = *self.cols.get(row)?;
+        (col != u32::MAX).then(|| (usize::from(self.in_block[row]), col as usize))
+    }
+
+    /// Number of records.
+    pub fn len(&self) -> usize {
+        self.cols.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.cols.is_empty()
+    }
+
+    /// Keeps the first `len` records.
+    pub fn truncate(&mut self, len: usize) {
+        self.in_block.truncate(len);
+        self.cols.truncate(len);
+    }
+
+    /// Pieces end to end.
+    pub fn join(pieces: Vec<RecordLines>) -> RecordLines {
+        let total = pieces.iter().map(RecordLines::len).sum();
+        let mut joined = RecordLines {
+            in_block: Vec::with_capacity(total),
+            cols: Vec::with_capacity(total),
+        };
+        for piece in pieces {
+            joined.in_block.extend_from_slice(&piece.in_block);
+            joined.cols.extend_from_slice(&piece.cols);
+        }
+        joined
+    }
+}
+
 /// One loaded collection.
 #[derive(Clone, Debug)]
 pub struct Collection {
@@ -708,6 +767,9 @@ pub struct Collection {
     /// Record `r` is then on line `first_line + r`, from column 1, with no
     /// need to count the file's newlines.
     pub first_line: Option<usize>,
+    /// Lines and columns of the records, when the loader found them (see
+    /// [`RecordLines`]).
+    pub record_lines: Option<RecordLines>,
     /// Row of each key, built on first use.
     pub key_index: KeyIndex,
 }
@@ -778,6 +840,9 @@ impl Dataset {
         if let Some(first) = collection.first_line {
             return Some((source.name(), first + row, 1));
         }
+        if let Some(line_col) = record_line_col(collection, source, row, offset) {
+            return Some((source.name(), line_col.0, line_col.1));
+        }
         let (line, col) = source.line_cols(&[offset])[0];
         Some((source.name(), line, col))
     }
@@ -799,6 +864,11 @@ impl Dataset {
                 result[idx] = Some((self.sources.get(source).name(), first + row, 1));
                 continue;
             }
+            let text = self.sources.get(source);
+            if let Some((line, col)) = record_line_col(collection, text, *row, offset as usize) {
+                result[idx] = Some((text.name(), line, col));
+                continue;
+            }
             let entry = by_source.entry(source).or_default();
             entry.0.push(idx);
             entry.1.push(offset as usize);
@@ -811,6 +881,22 @@ impl Dataset {
         }
         result
     }
+}
+
+/// Line and column of record `row` of `collection` (at byte `offset` of
+/// `text`) from the lines its loader recorded and the file's line index,
+/// without reading the file.
+fn record_line_col(
+    collection: &Collection,
+    text: &SourceText,
+    row: usize,
+    offset: usize,
+) -> Option<(usize, usize)> {
+    let (in_block, col) = collection.record_lines.as_ref()?.get(row)?;
+    let before = text
+        .line_index()?
+        .newlines_before_block(offset >> LineIndex::BLOCK_SHIFT)?;
+    Some((1 + before + in_block, col))
 }
 
 /// Loads the dataset at `path`: a `.json` file, a `.yaml`/`.yml` file, or a

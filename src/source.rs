@@ -118,6 +118,22 @@ impl LineIndex {
     }
 
     /// Newlines in `bytes[..offset]`, reading at most one block of `bytes`.
+    /// Newlines before block `block`, if the index covers it.
+    pub fn newlines_before_block(&self, block: usize) -> Option<usize> {
+        if block > self.counts.len() {
+            return None;
+        }
+        let group = block / Self::GROUP;
+        let total = *self.groups.get(group)? as usize;
+        Some(
+            total
+                + self.counts[group * Self::GROUP..block]
+                    .iter()
+                    .map(|count| *count as usize)
+                    .sum::<usize>(),
+        )
+    }
+
     fn newlines_before(&self, bytes: &[u8], offset: usize) -> usize {
         let block = offset >> Self::BLOCK_SHIFT;
         let group = block / Self::GROUP;
@@ -137,7 +153,7 @@ impl LineIndex {
 /// Characters in `bytes`: the bytes that are not UTF-8 continuation bytes.
 /// Additive over any split (even inside a character), so a pass can count
 /// from where it stopped; for valid text it is the number of characters.
-fn char_count(bytes: &[u8]) -> usize {
+pub fn char_count(bytes: &[u8]) -> usize {
     bytes.iter().filter(|byte| (**byte as i8) >= -0x40).count()
 }
 

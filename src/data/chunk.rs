@@ -25,8 +25,8 @@ use rustc_hash::FxHashMap;
 use super::strings::{self, LocalStrings, Segment, SegmentIds, Sym};
 use super::{
     Bits, Cell, CellError, Collection, CollectionSchema, Column, ColumnData, DataError, DataFormat,
-    DataSchema, Dataset, FieldType, KeyIndex, MAX_ERRORS, NO_ROW, Positions, ScalarType, text_cell,
-    text_value,
+    DataSchema, Dataset, FieldType, KeyIndex, MAX_ERRORS, NO_ROW, Positions, RecordLines,
+    ScalarType, text_cell, text_value,
 };
 use crate::diag;
 use crate::source::{LineIndex, SourceId, SourceMap, SourceText};
@@ -131,6 +131,8 @@ struct Part {
     columns: Vec<Column>,
     given: Vec<u64>,
     positions: Positions,
+    /// Lines of the records, when [`Chunk::record_lines`] found them.
+    lines: RecordLines,
     source: Option<SourceId>,
     len: usize,
 }
@@ -224,6 +226,7 @@ impl<'s> Chunk<'s> {
                     .collect(),
                 given: vec![0; layout.words],
                 positions: Positions::default(),
+                lines: RecordLines::default(),
                 source: None,
                 len: 0,
             })
@@ -324,6 +327,56 @@ impl<'s> Chunk<'s> {
             counts,
         });
         total
+    }
+
+    /// Finds the newlines-in-block and column of every record this chunk
+    /// read (see [`RecordLines`]), from the bytes of file `bytes` it read.
+    /// Each byte from a record's block start on is read once per
+    /// collection; a column stays unknown until a line start is seen.
+    pub(crate) fn record_lines(&mut self, bytes: &[u8]) {
+        let shift = LineIndex::BLOCK_SHIFT;
+        for part in &mut self.parts {
+            // The previous record: its offset and newlines in its block;
+            // the start of its line, if seen, and characters from there.
+            let mut prev: Option<(usize, usize)> = None;
+            let mut line_start: Option<usize> = None;
+            let mut chars = 0usize;
+            for row in part.lines.len()..part.positions.len() {
+                let Some(offset) = part.positions.get(row) else {
+                    part.lines.push(0, None);
+                    continue;
+                };
+                let offset = (offset as usize).min(bytes.len());
+                let block_start = (offset >> shift) << shift;
+                let from = match prev {
+                    Some((pos, _)) if pos <= offset => pos,
+                    _ => {
+                        line_start = None;
+                        block_start
+                    }
+                };
+                let gap = &bytes[from..offset];
+                let in_block = match prev {
+                    Some((pos, count)) if pos == from && pos >= block_start => {
+                        count + crate::source::count_newlines(gap)
+                    }
+                    _ => crate::source::count_newlines(&bytes[block_start.max(from)..offset]),
+                };
+                match memchr::memrchr(b'\n', gap) {
+                    Some(last) => {
+                        line_start = Some(from + last + 1);
+                        chars = crate::source::char_count(&bytes[from + last + 1..offset]);
+                    }
+                    None if line_start.is_some() => chars += crate::source::char_count(gap),
+                    None => {}
+                }
+                part.lines.push(
+                    u16::try_from(in_block).unwrap_or(u16::MAX),
+                    line_start.map(|_| chars + 1),
+                );
+                prev = Some((offset, in_block));
+            }
+        }
     }
 
     /// Index of a collection, by name.
@@ -856,6 +909,7 @@ struct Pieces {
     source: Option<SourceId>,
     lens: Vec<usize>,
     positions: Vec<Positions>,
+    lines: Vec<RecordLines>,
     /// Per field, per piece.
     columns: Vec<Vec<Column>>,
 }
@@ -893,6 +947,7 @@ pub(crate) fn merge(
             source: None,
             lens: Vec::new(),
             positions: Vec::new(),
+            lines: Vec::new(),
             columns: coll.fields.iter().map(|_| Vec::new()).collect(),
         })
         .collect();
@@ -921,8 +976,10 @@ pub(crate) fn merge(
             // load) is dropped, so every column has `len` values.
             let len = part.len;
             part.positions.truncate(len);
+            part.lines.truncate(len);
             pieces.lens.push(len);
             pieces.positions.push(part.positions);
+            pieces.lines.push(part.lines);
             for (field, mut column) in part.columns.into_iter().enumerate() {
                 truncate_column(&mut column.data, len);
                 pieces.columns[field].push(column);
@@ -1126,8 +1183,16 @@ pub(crate) fn merge(
                 .into_iter()
                 .map(|c| c.unwrap_or_else(|| Column::new(ColumnData::Skipped)))
                 .collect();
+            // Only when every piece found its records' lines.
+            let record_lines = p
+                .lines
+                .iter()
+                .zip(&p.lens)
+                .all(|(lines, len)| lines.len() == *len)
+                .then(|| RecordLines::join(p.lines));
             Collection {
                 len,
+                record_lines,
                 columns,
                 positions: Positions::join(p.positions),
                 first_line: None,

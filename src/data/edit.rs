@@ -283,6 +283,7 @@ impl Dataset {
         }
         // Rows after it moved up: lines are found from positions again.
         collection.first_line = None;
+        collection.record_lines = None;
         collection.len -= 1;
         self.reindex(schema, coll, references);
         record
@@ -372,6 +373,7 @@ impl Dataset {
         }
         // Rows after it moved down: lines are found from positions again.
         collection.first_line = None;
+        collection.record_lines = None;
         collection.len += 1;
         self.reindex(schema, coll, references);
         self.resolve_own_refs(coll);

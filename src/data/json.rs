@@ -512,6 +512,8 @@ fn read_part<'s>(
     };
     let mut chunk = loader.chunk;
     chunk.count_lines(src_id, bytes, start, stop);
+    // While the piece's pages are still mapped in: each record's line.
+    chunk.record_lines(bytes);
     text.release(start..stop);
     Part {
         chunk,
@@ -1411,6 +1413,65 @@ mod tests {
                 "pieces of {chunk} bytes, jiter"
             );
         }
+    }
+
+    /// Lines and columns from the lines the loader recorded equal the ones
+    /// counted in the file afterwards: pretty, minified (one line), CRLF,
+    /// multi-byte text before a record on its line, records across 4 KiB
+    /// blocks, in pieces of many sizes; and the recorded lines are used.
+    #[test]
+    fn recorded_lines_equal_counted_lines() {
+        let person = |n: usize, pad: usize| {
+            format!(
+                r#"{{"id": "p{n}", "name": "名字{}", "age": 3, "score": 1, "active": true, "born": "1990-01-01", "role": "admin", "friends": []}}"#,
+                "长".repeat(pad)
+            )
+        };
+        let many: Vec<String> = (0..60).map(|n| person(n, n * 7 % 300)).collect();
+        let docs = [
+            JSON_DOC.to_string(),
+            JSON_DOC.replace('\n', ""),
+            JSON_DOC.replace('\n', "\r\n"),
+            format!(r#"{{"teams": [], "people": [{}]}}"#, many.join(",\n  ")),
+            format!("{{\"teams\": [],\n\"people\": [{}]}}", many.join(", ")),
+        ];
+        let schema = fixture::schema();
+        let mut recorded = 0;
+        for doc in &docs {
+            for chunk in [None, Some(40), Some(700), Some(5000)] {
+                let Ok(dataset) = load_with(
+                    SourceText::from_string("t.json", doc.as_str()),
+                    &schema,
+                    chunk,
+                    true,
+                ) else {
+                    panic!("{doc}")
+                };
+                let records: Vec<(usize, usize)> = (0..dataset.collections.len())
+                    .flat_map(|coll| (0..dataset.collections[coll].len).map(move |row| (coll, row)))
+                    .collect();
+                let found: Vec<_> = dataset
+                    .positions_of(&records)
+                    .into_iter()
+                    .map(|at| at.map(|(_, line, col)| (line, col)))
+                    .collect();
+                let mut counted = dataset;
+                for collection in &mut counted.collections {
+                    if let Some(lines) = collection.record_lines.take() {
+                        recorded += (0..lines.len())
+                            .filter(|row| lines.get(*row).is_some())
+                            .count();
+                    }
+                }
+                let expected: Vec<_> = counted
+                    .positions_of(&records)
+                    .into_iter()
+                    .map(|at| at.map(|(_, line, col)| (line, col)))
+                    .collect();
+                assert_eq!(found, expected, "pieces of {chunk:?} bytes: {doc}");
+            }
+        }
+        assert!(recorded > 350, "records with recorded lines: {recorded}");
     }
 
     #[test]

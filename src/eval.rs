@@ -291,6 +291,16 @@ impl<'a> Evaluator<'a> {
         if info.key_fields.is_empty() {
             return format!("#{}", row + 1);
         }
+        // The common key, one string field: its text, with no parts to join.
+        if let [field] = info.key_fields[..] {
+            let column = &self.data.collections[coll as usize].columns[field as usize];
+            if let ColumnData::Str(keys) = &column.data
+                && !column.is_null(row as usize)
+                && let Some(key) = keys.get(row as usize)
+            {
+                return self.resolve(*key).to_string();
+            }
+        }
         let mut parts = Vec::with_capacity(info.key_fields.len());
         for field in &info.key_fields {
             let value = self.field_value(coll, *field, row);

@@ -399,6 +399,14 @@ pub enum BinaryOp {
 }
 
 impl BinaryOp {
+    /// Whether it compares two values (`==`, `!=`, `<`, `<=`, `>`, `>=`).
+    pub fn is_comparison(self) -> bool {
+        matches!(
+            self,
+            BinaryOp::Eq | BinaryOp::Ne | BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge
+        )
+    }
+
     /// The operator as written.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -590,20 +590,17 @@ impl Positions {
         (0..self.len()).map(|row| self.get(row)).collect()
     }
 
-    fn widen(&mut self) -> &mut Vec<u64> {
-        if let Positions::Narrow(offsets) = self {
-            let wide = offsets
+    /// The offsets as eight bytes each.
+    fn into_wide(self) -> Vec<u64> {
+        match self {
+            Positions::Wide(offsets) => offsets,
+            Positions::Narrow(offsets) => offsets
                 .iter()
                 .map(|offset| match *offset {
                     u32::MAX => u64::MAX,
                     offset => u64::from(offset),
                 })
-                .collect();
-            *self = Positions::Wide(wide);
-        }
-        match self {
-            Positions::Wide(offsets) => offsets,
-            Positions::Narrow(_) => unreachable!("widened above"),
+                .collect(),
         }
     }
 
@@ -624,7 +621,9 @@ impl Positions {
             offsets.push(narrow);
             return;
         }
-        self.widen().push(offset.unwrap_or(u64::MAX));
+        let mut wide = std::mem::take(self).into_wide();
+        wide.push(offset.unwrap_or(u64::MAX));
+        *self = Positions::Wide(wide);
     }
 
     /// Inserts a record's offset at `row`.
@@ -635,7 +634,9 @@ impl Positions {
             offsets.insert(row, narrow);
             return;
         }
-        self.widen().insert(row, offset.unwrap_or(u64::MAX));
+        let mut wide = std::mem::take(self).into_wide();
+        wide.insert(row, offset.unwrap_or(u64::MAX));
+        *self = Positions::Wide(wide);
     }
 
     /// Removes record `row`'s offset.

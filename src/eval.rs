@@ -666,17 +666,8 @@ impl<'a> Evaluator<'a> {
                 Some(self.is_null(left, env)? == (*op == BinaryOp::Eq))
             }
             PExpr::Binary {
-                op:
-                    op @ (BinaryOp::Eq
-                    | BinaryOp::Ne
-                    | BinaryOp::Lt
-                    | BinaryOp::Le
-                    | BinaryOp::Gt
-                    | BinaryOp::Ge),
-                left,
-                right,
-                ..
-            } => {
+                op, left, right, ..
+            } if op.is_comparison() => {
                 let left = self.operand(left, env)?;
                 let right = self.operand(right, env)?;
                 self.decide(*op, &left, &right)

@@ -167,17 +167,8 @@ impl<'a> Evaluator<'a> {
                 Box::new(move |env| Ok(Some(is_null(env)? == want)))
             }
             PExpr::Binary {
-                op:
-                    op @ (BinaryOp::Eq
-                    | BinaryOp::Ne
-                    | BinaryOp::Lt
-                    | BinaryOp::Le
-                    | BinaryOp::Gt
-                    | BinaryOp::Ge),
-                left,
-                right,
-                ..
-            } => self.compile_comparison(*op, left, right),
+                op, left, right, ..
+            } if op.is_comparison() => self.compile_comparison(*op, left, right),
             PExpr::Field { base, coll, field } => {
                 let column = self.column(*coll, *field);
                 match (&column.data, self.compile_row(base, *coll)) {

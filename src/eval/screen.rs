@@ -230,17 +230,10 @@ impl<'a> Evaluator<'a> {
                 self.screenable(left, slots, screen) && self.screenable(right, slots, screen)
             }
             PExpr::Binary {
-                op:
-                    BinaryOp::Eq
-                    | BinaryOp::Ne
-                    | BinaryOp::Lt
-                    | BinaryOp::Le
-                    | BinaryOp::Gt
-                    | BinaryOp::Ge,
-                left,
-                right,
-                ..
-            } => self.screenable(left, slots, screen) && self.screenable(right, slots, screen),
+                op, left, right, ..
+            } if op.is_comparison() => {
+                self.screenable(left, slots, screen) && self.screenable(right, slots, screen)
+            }
             PExpr::Index(base, index) => {
                 let map = match &**base {
                     PExpr::Const(value) => value,
@@ -440,17 +433,8 @@ impl<'a> Evaluator<'a> {
                 )
             }
             PExpr::Binary {
-                op:
-                    op @ (BinaryOp::Eq
-                    | BinaryOp::Ne
-                    | BinaryOp::Lt
-                    | BinaryOp::Le
-                    | BinaryOp::Gt
-                    | BinaryOp::Ge),
-                left,
-                right,
-                ..
-            } => {
+                op, left, right, ..
+            } if op.is_comparison() => {
                 let left = self.screen_eval(left, slots, screen, n);
                 let right = self.screen_eval(right, slots, screen, n);
                 Block::Truths(

@@ -479,8 +479,8 @@ impl<'a> Evaluator<'a> {
         }
         for (failed, condition) in compiled.requires.iter().enumerate() {
             if condition(env)? != Some(true) {
-                let message = match &rule.message {
-                    Some(message) => self.text_of(message, env)?,
+                let message = match &compiled.message {
+                    Some(message) => message(env)?,
                     None => rule.title.clone(),
                 };
                 return Ok(Some(Outcome {

@@ -66,7 +66,12 @@ pub(super) struct CompiledRule<'e> {
     pub(super) filter: Option<Pred<'e>>,
     pub(super) lets: Vec<(usize, Val<'e>)>,
     pub(super) requires: Vec<Pred<'e>>,
+    /// The message as text.
+    pub(super) message: Option<Text<'e>>,
 }
+
+/// A compiled text (a message), as [`Evaluator::text_of`] gives it.
+pub(super) type Text<'e> = Box<dyn Fn(&mut [Value]) -> EvalResult<String> + Send + Sync + 'e>;
 
 impl<'a> Evaluator<'a> {
     /// Compiles the filter, lets and requires of a rule; with `interpret`,
@@ -92,6 +97,10 @@ impl<'a> Evaluator<'a> {
                     .iter()
                     .map(|(condition, _)| logic(condition))
                     .collect(),
+                message: rule
+                    .message
+                    .as_ref()
+                    .map(|message| -> Text<'e> { Box::new(move |env| self.text_of(message, env)) }),
             };
         }
         CompiledRule {
@@ -106,7 +115,34 @@ impl<'a> Evaluator<'a> {
                 .iter()
                 .map(|(condition, _)| self.compile_pred(condition))
                 .collect(),
+            message: rule
+                .message
+                .as_ref()
+                .map(|message| self.compile_text(message)),
         }
+    }
+
+    /// A text, as [`Evaluator::text_of`] gives it: a template's parts
+    /// written into one string.
+    fn compile_text<'e>(&'e self, expr: &'e PExpr) -> Text<'e> {
+        let PExpr::Template(parts) = expr else {
+            let value = self.compile_value(expr);
+            return Box::new(move |env| Ok(value(env)?.to_display(self)));
+        };
+        let parts: Vec<Operand<'e>> = parts
+            .iter()
+            .map(|part| self.compile_operand(part))
+            .collect();
+        Box::new(move |env| {
+            let mut text = String::with_capacity(super::TEMPLATE_CAPACITY);
+            for part in &parts {
+                match part {
+                    Operand::Fixed(value) => value.display(self, &mut text),
+                    Operand::Computed(compute) => compute(env)?.display(self, &mut text),
+                }
+            }
+            Ok(text)
+        })
     }
 
     /// A condition, as [`Evaluator::logic`] decides it.
@@ -296,6 +332,52 @@ impl<'a> Evaluator<'a> {
             PExpr::Index(base, index) => self
                 .compile_int_lookup(base, index)
                 .unwrap_or_else(|| self.by_interpreter(expr)),
+            PExpr::Template(_) => {
+                let text = self.compile_text(expr);
+                Box::new(move |env| Ok(Value::Text(text(env)?.into())))
+            }
+            // Items in order, each kept if its condition holds.
+            PExpr::List(elems) => {
+                let elems: Vec<(Val<'e>, Option<Pred<'e>>)> = elems
+                    .iter()
+                    .map(|(value, condition)| {
+                        (
+                            self.compile_value(value),
+                            condition
+                                .as_ref()
+                                .map(|condition| self.compile_pred(condition)),
+                        )
+                    })
+                    .collect();
+                Box::new(move |env| {
+                    let mut items = Vec::with_capacity(elems.len());
+                    for (value, condition) in &elems {
+                        if let Some(condition) = condition
+                            && condition(env)? != Some(true)
+                        {
+                            continue;
+                        }
+                        items.push(value(env)?);
+                    }
+                    Ok(Value::List(items.into()))
+                })
+            }
+            // Arguments in order, then the builtin, as the interpreter.
+            PExpr::Call {
+                builtin,
+                args,
+                span,
+            } => {
+                let args: Vec<Val<'e>> = args.iter().map(|arg| self.compile_value(arg)).collect();
+                let (builtin, span) = (*builtin, *span);
+                Box::new(move |env| {
+                    let mut values = Vec::with_capacity(args.len());
+                    for arg in &args {
+                        values.push(arg(env)?);
+                    }
+                    self.call(builtin, values, span)
+                })
+            }
             _ => self.by_interpreter(expr),
         }
     }

@@ -251,13 +251,24 @@ impl Pending<'_> {
     /// Violations `range` (in rule order, then record order), explained.
     /// Each violation can be explained once: its message moves into it.
     pub fn explain(&mut self, range: std::ops::Range<usize>) -> Vec<Violation> {
+        self.explain_with(range, self.explain)
+    }
+
+    /// Violations `range` without paths, deciding terms or suggestions:
+    /// enough to match waivers and decide the exit status of violations
+    /// that are not shown (`--max-violations`).
+    pub fn explain_unshown(&mut self, range: std::ops::Range<usize>) -> Vec<Violation> {
+        self.explain_with(range, false)
+    }
+
+    fn explain_with(&mut self, range: std::ops::Range<usize>, enrich: bool) -> Vec<Violation> {
         let positions = &self.positions[range.clone()];
         let outcomes = &mut self.outcomes[range];
         let mut violations = {
             let _timing = data::Timing::start("explain: violations");
             self.explainer.explain(&self.evaluator, outcomes, positions)
         };
-        if self.explain {
+        if enrich {
             let _timing = data::Timing::start("explain: terms and fixes");
             explain::enrich_all(
                 self.evaluator.plan(),

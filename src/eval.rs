@@ -1378,12 +1378,43 @@ fn build_index_in_runs(
         }
         return Index::Single(map.into_iter().map(|(k, v)| (k, Arc::from(v))).collect());
     }
+    // Composite keys: runs of rows on all cores too, joined the same way.
+    let run_len = run_len.max(1);
+    let runs: Vec<FxHashMap<Vec<KeyAtom>, Vec<u32>>> = (0..collection.len.div_ceil(run_len))
+        .into_par_iter()
+        .map(|run| {
+            let end = run
+                .saturating_add(1)
+                .saturating_mul(run_len)
+                .min(collection.len);
+            index_composite(spec, &reader, &columns, run * run_len..end)
+        })
+        .collect();
+    let mut runs = runs.into_iter();
+    let mut map = runs.next().unwrap_or_default();
+    for run in runs {
+        for (atoms, rows) in run {
+            map.entry(atoms).or_default().extend(rows);
+        }
+    }
+    Index::Multi(map.into_iter().map(|(k, v)| (k, Arc::from(v))).collect())
+}
+
+/// The composite-key index of `rows` of `spec`'s collection, whose key
+/// columns are `columns`: each combination of key atoms with its rows, in
+/// ascending order.
+fn index_composite(
+    spec: &IndexSpec,
+    reader: &KeyReader<'_>,
+    columns: &[&Column],
+    rows: std::ops::Range<usize>,
+) -> FxHashMap<Vec<KeyAtom>, Vec<u32>> {
     let mut map: FxHashMap<Vec<KeyAtom>, Vec<u32>> = FxHashMap::default();
     let mut per_key: Vec<Vec<KeyAtom>> = vec![Vec::new(); spec.keys.len()];
     let mut scratch: Vec<KeyAtom> = Vec::with_capacity(spec.keys.len());
-    for row in 0..collection.len {
-        for ((key, column), atoms) in spec.keys.iter().zip(&columns).zip(per_key.iter_mut()) {
-            cell_atoms(&reader, column, row, key.list, atoms);
+    for row in rows {
+        for ((key, column), atoms) in spec.keys.iter().zip(columns).zip(per_key.iter_mut()) {
+            cell_atoms(reader, column, row, key.list, atoms);
         }
         // The common case, one atom per part: no allocation unless the key
         // is new.
@@ -1422,7 +1453,7 @@ fn build_index_in_runs(
             }
         }
     }
-    Index::Multi(map.into_iter().map(|(k, v)| (k, Arc::from(v))).collect())
+    map
 }
 
 #[cfg(test)]
@@ -1431,13 +1462,19 @@ mod tests {
     use crate::compile::IndexKey;
     use crate::data::fixture;
 
-    fn sorted(index: &Index) -> Vec<(KeyAtom, Vec<u32>)> {
-        let Index::Single(map) = index else {
-            return Vec::new();
+    /// An index's entries as text, keys sorted: single and composite alike.
+    fn sorted(index: &Index) -> Vec<(String, Vec<u32>)> {
+        let mut entries: Vec<(String, Vec<u32>)> = match index {
+            Index::Single(map) => map
+                .iter()
+                .map(|(k, v)| (format!("{k:?}"), v.to_vec()))
+                .collect(),
+            Index::Multi(map) => map
+                .iter()
+                .map(|(k, v)| (format!("{k:?}"), v.to_vec()))
+                .collect(),
         };
-        let mut entries: Vec<(KeyAtom, Vec<u32>)> =
-            map.iter().map(|(k, v)| (*k, v.to_vec())).collect();
-        entries.sort_by_key(|(k, _)| format!("{k:?}"));
+        entries.sort();
         entries
     }
 
@@ -1474,13 +1511,24 @@ mod tests {
                 .field_index(name)
                 .unwrap_or(0) as u32
         };
-        for (name, list) in [("team", false), ("friends", true), ("age", false)] {
+        let key = |name: &str, list: bool| IndexKey {
+            field: field(name),
+            list,
+        };
+        let cases = [
+            ("team", vec![key("team", false)]),
+            ("friends", vec![key("friends", true)]),
+            ("age", vec![key("age", false)]),
+            ("team, age", vec![key("team", false), key("age", false)]),
+            (
+                "friends, age",
+                vec![key("friends", true), key("age", false)],
+            ),
+        ];
+        for (name, keys) in cases {
             let spec = IndexSpec {
                 coll: fixture::PEOPLE as u32,
-                keys: vec![IndexKey {
-                    field: field(name),
-                    list,
-                }],
+                keys,
             };
             let whole = sorted(&build_index_in_runs(&spec, &data, &schema, usize::MAX));
             assert!(whole.len() > 1, "{name}: the index has keys");

@@ -227,6 +227,23 @@ impl<'a> Evaluator<'a> {
         }
     }
 
+    /// The column of field `field` of collection `coll`.
+    fn column(&self, coll: u32, field: u32) -> &'a Column {
+        &self.data.collections[coll as usize].columns[field as usize]
+    }
+
+    /// The column of field `field` of `coll` and the rows it names, when it
+    /// is a reference to collection `target`.
+    fn reference(&self, coll: u32, field: u32, target: u32) -> Option<(&'a Column, &'a [u32])> {
+        let column = self.column(coll, field);
+        match &column.data {
+            ColumnData::Ref {
+                target: to, rows, ..
+            } if *to == target => Some((column, rows)),
+            _ => None,
+        }
+    }
+
     /// The plan evaluated.
     pub fn plan(&self) -> &'a Plan {
         self.plan
@@ -1346,58 +1363,54 @@ fn build_index_in_runs(
     if let ([key], [column]) = (spec.keys.as_slice(), columns.as_slice()) {
         // Runs of rows are indexed on all cores, then joined in row order:
         // every key's rows stay ascending, as one pass would leave them.
-        let run_len = run_len.max(1);
-        let runs: Vec<FxHashMap<KeyAtom, Vec<u32>>> = (0..collection.len.div_ceil(run_len))
-            .into_par_iter()
-            .map(|run| {
-                let mut map: FxHashMap<KeyAtom, Vec<u32>> = FxHashMap::default();
-                let mut atoms = Vec::new();
-                let end = run
-                    .saturating_add(1)
-                    .saturating_mul(run_len)
-                    .min(collection.len);
-                for row in run * run_len..end {
-                    cell_atoms(&reader, column, row, key.list, &mut atoms);
-                    for atom in &atoms {
-                        let rows = map.entry(*atom).or_default();
-                        // A list naming the same key twice still yields the row once.
-                        if rows.last() != Some(&(row as u32)) {
-                            rows.push(row as u32);
-                        }
+        let map = index_over_runs(collection.len, run_len, |rows| {
+            let mut map: FxHashMap<KeyAtom, Vec<u32>> = FxHashMap::default();
+            let mut atoms = Vec::new();
+            for row in rows {
+                cell_atoms(&reader, column, row, key.list, &mut atoms);
+                for atom in &atoms {
+                    let rows = map.entry(*atom).or_default();
+                    // A list naming the same key twice still yields the row once.
+                    if rows.last() != Some(&(row as u32)) {
+                        rows.push(row as u32);
                     }
                 }
-                map
-            })
-            .collect();
-        let mut runs = runs.into_iter();
-        let mut map = runs.next().unwrap_or_default();
-        for run in runs {
-            for (atom, rows) in run {
-                map.entry(atom).or_default().extend(rows);
             }
-        }
+            map
+        });
         return Index::Single(map.into_iter().map(|(k, v)| (k, Arc::from(v))).collect());
     }
     // Composite keys: runs of rows on all cores too, joined the same way.
+    let map = index_over_runs(collection.len, run_len, |rows| {
+        index_composite(spec, &reader, &columns, rows)
+    });
+    Index::Multi(map.into_iter().map(|(k, v)| (k, Arc::from(v))).collect())
+}
+
+/// `index_run` over runs of `run_len` of `len` rows on all cores, the
+/// runs' tables joined in row order: every key's rows stay ascending, as
+/// one pass over all rows would leave them.
+fn index_over_runs<K: Eq + std::hash::Hash + Send>(
+    len: usize,
+    run_len: usize,
+    index_run: impl Fn(std::ops::Range<usize>) -> FxHashMap<K, Vec<u32>> + Sync,
+) -> FxHashMap<K, Vec<u32>> {
     let run_len = run_len.max(1);
-    let runs: Vec<FxHashMap<Vec<KeyAtom>, Vec<u32>>> = (0..collection.len.div_ceil(run_len))
+    let runs: Vec<FxHashMap<K, Vec<u32>>> = (0..len.div_ceil(run_len))
         .into_par_iter()
         .map(|run| {
-            let end = run
-                .saturating_add(1)
-                .saturating_mul(run_len)
-                .min(collection.len);
-            index_composite(spec, &reader, &columns, run * run_len..end)
+            let end = run.saturating_add(1).saturating_mul(run_len).min(len);
+            index_run(run * run_len..end)
         })
         .collect();
     let mut runs = runs.into_iter();
     let mut map = runs.next().unwrap_or_default();
     for run in runs {
-        for (atoms, rows) in run {
-            map.entry(atoms).or_default().extend(rows);
+        for (key, rows) in run {
+            map.entry(key).or_default().extend(rows);
         }
     }
-    Index::Multi(map.into_iter().map(|(k, v)| (k, Arc::from(v))).collect())
+    map
 }
 
 /// The composite-key index of `rows` of `spec`'s collection, whose key

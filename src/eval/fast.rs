@@ -20,7 +20,7 @@ use rustc_hash::FxHashMap;
 use super::{EvalResult, Evaluator, cell_missing};
 use crate::ast::BinaryOp;
 use crate::compile::PExpr;
-use crate::data::{Column, ColumnData, NO_ROW};
+use crate::data::{ColumnData, NO_ROW};
 use crate::value::Value;
 
 /// A compiled condition: `Some(b)` for a boolean, `None` for null or a
@@ -387,10 +387,6 @@ impl<'a> Evaluator<'a> {
         Box::new(move |env| self.eval(expr, env))
     }
 
-    fn column(&self, coll: u32, field: u32) -> &'a Column {
-        &self.data.collections[coll as usize].columns[field as usize]
-    }
-
     /// Field `field` of the record of `coll` that `row_of` names, as
     /// [`Evaluator::field_value`] reads it; the column's kind is matched
     /// here, once.
@@ -454,13 +450,7 @@ impl<'a> Evaluator<'a> {
                 coll: base_coll,
                 field,
             } => {
-                let column = self.column(*base_coll, *field);
-                let ColumnData::Ref { target, rows, .. } = &column.data else {
-                    return None;
-                };
-                if *target != coll {
-                    return None;
-                }
+                let (column, rows) = self.reference(*base_coll, *field, coll)?;
                 let base_row = self.compile_row(base, *base_coll)?;
                 Some(RowOf::Chain(Box::new(move |env| {
                     let row = base_row.get(env)? as usize;

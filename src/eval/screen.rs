@@ -27,7 +27,7 @@ use rustc_hash::FxHashMap;
 use super::{Evaluator, cell_missing};
 use crate::ast::BinaryOp;
 use crate::compile::{PExpr, RulePlan};
-use crate::data::{Column, ColumnData, NO_ROW, Sym};
+use crate::data::{ColumnData, NO_ROW, Sym};
 use crate::value::Value;
 
 /// Rows screened together: enough to pay for each node's dispatch, few
@@ -273,16 +273,11 @@ impl<'a> Evaluator<'a> {
                 coll: base_coll,
                 field,
             } => {
-                let column = self.column_of(*base_coll, *field);
-                matches!(&column.data, ColumnData::Ref { target, .. } if *target == coll)
+                self.reference(*base_coll, *field, coll).is_some()
                     && self.screen_row(base, *base_coll, slots)
             }
             _ => false,
         }
-    }
-
-    fn column_of(&self, coll: u32, field: u32) -> &'a Column {
-        &self.data.collections[coll as usize].columns[field as usize]
     }
 
     /// Marks in `evaluate` the rows of `first..first + evaluate.len()` that
@@ -492,13 +487,7 @@ impl<'a> Evaluator<'a> {
                 coll: base_coll,
                 field,
             } => {
-                let column = self.column_of(*base_coll, *field);
-                let ColumnData::Ref { target, rows, .. } = &column.data else {
-                    return None;
-                };
-                if *target != coll {
-                    return None;
-                }
+                let (column, rows) = self.reference(*base_coll, *field, coll)?;
                 let mut from = self.screen_rows(base, *base_coll, slots)?;
                 for row in &mut from {
                     if *row != NO_ROW {
@@ -519,7 +508,7 @@ impl<'a> Evaluator<'a> {
     /// Field `field` of `coll` at each of `rows`, as
     /// [`Evaluator::field_value`] reads it.
     fn screen_field<'e>(&self, coll: u32, field: u32, rows: &[u32]) -> Block<'e> {
-        let column = self.column_of(coll, field);
+        let column = self.column(coll, field);
         macro_rules! values {
             ($values:expr, $make:expr) => {{
                 let values = $values;
@@ -583,7 +572,7 @@ impl<'a> Evaluator<'a> {
         if let PExpr::Field { base, coll, field } = expr
             && let Some(rows) = self.screen_rows(base, *coll, slots)
         {
-            let column = self.column_of(*coll, *field);
+            let column = self.column(*coll, *field);
             return rows
                 .iter()
                 .map(|row| {

@@ -281,56 +281,64 @@ impl<'p> Explainer<'p> {
         positions: &[Option<(&str, usize, usize)>],
     ) -> Vec<Violation> {
         use rayon::prelude::*;
-        let (plan, data) = (self.plan, self.data);
-        let csv = data.format == DataFormat::Csv;
         outcomes
             .par_iter_mut()
             .zip(positions.par_iter())
             .with_min_len(256)
-            .map(|(outcome, position)| {
-                let rule = &plan.rules[outcome.rule];
-                let policy = &plan.policies[rule.policy];
-                let parts = &self.parts[outcome.rule];
-                let (key, record_location) = match (rule.entity, outcome.row) {
-                    (Some(coll), Some(row)) => {
-                        let key = evaluator.key_text(coll, row);
-                        let record_location = position.map(|(file, line, column)| Location {
-                            file: self.files.get(file).cloned().unwrap_or_else(|| file.into()),
-                            line,
-                            column,
-                            // As a spreadsheet numbers it: the header is row 1.
-                            row: csv.then_some(row as usize + 2),
-                        });
-                        (key, record_location)
-                    }
-                    _ => (policy.name.clone(), None),
-                };
-                let policy_location = parts
-                    .policy_locations
-                    .get(outcome.failed)
-                    .or(parts.policy_locations.last())
-                    .cloned()
-                    .unwrap_or_else(|| location(plan, rule.span));
-                Violation {
-                    rule: parts.rule.clone(),
-                    title: parts.title.clone(),
-                    policy: parts.policy.clone(),
-                    severity: rule.severity,
-                    entity: parts.entity.clone(),
-                    key,
-                    message: std::mem::take(&mut outcome.message),
-                    location: record_location,
-                    policy_location,
-                    sources: parts.sources.clone(),
-                    path: Vec::new(),
-                    terms: Vec::new(),
-                    params: parts.params.clone(),
-                    suggestion: None,
-                    fix: Vec::new(),
-                    waiver: None,
-                }
-            })
+            .map(|(outcome, position)| self.violation(evaluator, outcome, *position))
             .collect()
+    }
+
+    /// The violation of one outcome, whose record is at `position`; takes
+    /// the outcome's message.
+    pub fn violation(
+        &self,
+        evaluator: &Evaluator<'_>,
+        outcome: &mut Outcome,
+        position: Option<(&str, usize, usize)>,
+    ) -> Violation {
+        let plan = self.plan;
+        let rule = &plan.rules[outcome.rule];
+        let policy = &plan.policies[rule.policy];
+        let parts = &self.parts[outcome.rule];
+        let (key, record_location) = match (rule.entity, outcome.row) {
+            (Some(coll), Some(row)) => {
+                let key = evaluator.key_text(coll, row);
+                let record_location = position.map(|(file, line, column)| Location {
+                    file: self.files.get(file).cloned().unwrap_or_else(|| file.into()),
+                    line,
+                    column,
+                    // As a spreadsheet numbers it: the header is row 1.
+                    row: (self.data.format == DataFormat::Csv).then_some(row as usize + 2),
+                });
+                (key, record_location)
+            }
+            _ => (policy.name.clone(), None),
+        };
+        let policy_location = parts
+            .policy_locations
+            .get(outcome.failed)
+            .or(parts.policy_locations.last())
+            .cloned()
+            .unwrap_or_else(|| location(plan, rule.span));
+        Violation {
+            rule: parts.rule.clone(),
+            title: parts.title.clone(),
+            policy: parts.policy.clone(),
+            severity: rule.severity,
+            entity: parts.entity.clone(),
+            key,
+            message: std::mem::take(&mut outcome.message),
+            location: record_location,
+            policy_location,
+            sources: parts.sources.clone(),
+            path: Vec::new(),
+            terms: Vec::new(),
+            params: parts.params.clone(),
+            suggestion: None,
+            fix: Vec::new(),
+            waiver: None,
+        }
     }
 }
 

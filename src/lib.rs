@@ -251,24 +251,13 @@ impl Pending<'_> {
     /// Violations `range` (in rule order, then record order), explained.
     /// Each violation can be explained once: its message moves into it.
     pub fn explain(&mut self, range: std::ops::Range<usize>) -> Vec<Violation> {
-        self.explain_with(range, self.explain)
-    }
-
-    /// Violations `range` without paths, deciding terms or suggestions:
-    /// enough to match waivers and decide the exit status of violations
-    /// that are not shown (`--max-violations`).
-    pub fn explain_unshown(&mut self, range: std::ops::Range<usize>) -> Vec<Violation> {
-        self.explain_with(range, false)
-    }
-
-    fn explain_with(&mut self, range: std::ops::Range<usize>, enrich: bool) -> Vec<Violation> {
         let positions = &self.positions[range.clone()];
         let outcomes = &mut self.outcomes[range];
         let mut violations = {
             let _timing = data::Timing::start("explain: violations");
             self.explainer.explain(&self.evaluator, outcomes, positions)
         };
-        if enrich {
+        if self.explain {
             let _timing = data::Timing::start("explain: terms and fixes");
             explain::enrich_all(
                 self.evaluator.plan(),
@@ -278,6 +267,46 @@ impl Pending<'_> {
             );
         }
         violations
+    }
+
+    /// Violations `range`, explained `batch` at a time on the worker
+    /// threads, each batch handed there to `each` with the index of its first
+    /// violation: what `each` gives, in order. Without `enrich`, only what
+    /// waivers and the exit status need: no paths, deciding terms or
+    /// suggestions (violations past `--max-violations`). A streamed report
+    /// serialises and drops each batch where it was explained, with no
+    /// pause between explaining and writing.
+    pub fn explain_batches<R: Send>(
+        &mut self,
+        range: std::ops::Range<usize>,
+        batch: usize,
+        enrich: bool,
+        each: &(dyn Fn(usize, Vec<Violation>) -> R + Sync),
+    ) -> Vec<R> {
+        use rayon::prelude::*;
+        let enrich = enrich && self.explain;
+        let (explainer, evaluator) = (&self.explainer, &self.evaluator);
+        let plan = evaluator.plan();
+        let start = range.start;
+        let batch = batch.max(1);
+        self.outcomes[range.clone()]
+            .par_chunks_mut(batch)
+            .zip(self.positions[range].par_chunks(batch))
+            .enumerate()
+            .map(|(idx, (outcomes, positions))| {
+                let mut violations: Vec<Violation> = outcomes
+                    .iter_mut()
+                    .zip(positions)
+                    .map(|(outcome, position)| explainer.violation(evaluator, outcome, *position))
+                    .collect();
+                if enrich {
+                    for (violation, outcome) in violations.iter_mut().zip(outcomes.iter()) {
+                        explain::enrich(plan, evaluator, outcome, violation);
+                    }
+                }
+                each(start + idx * batch, violations)
+            })
+            .collect()
     }
 }
 

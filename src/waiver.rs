@@ -193,16 +193,36 @@ impl<'w> Matcher<'w> {
 
     /// Marks the violations of one window that waivers in force cover.
     pub fn mark(&mut self, violations: &mut [Violation]) {
-        for (waiver, matched) in self.waivers.iter().zip(&mut self.matched) {
+        let matched = self.mark_batch(violations);
+        self.note(&matched);
+    }
+
+    /// Marks the violations of one batch that waivers in force cover, and
+    /// returns the waivers that matched one (by index), for
+    /// [`Matcher::note`]: batches can be marked side by side.
+    pub fn mark_batch(&self, violations: &mut [Violation]) -> Vec<usize> {
+        let mut matched = Vec::new();
+        for (idx, waiver) in self.waivers.iter().enumerate() {
             for violation in violations
                 .iter_mut()
                 .filter(|v| *v.rule == *waiver.rule && v.key == waiver.key)
             {
-                *matched = true;
+                if matched.last() != Some(&idx) {
+                    matched.push(idx);
+                }
                 if waiver.expires_day >= self.as_of {
                     violation.waiver = Some(waiver.clone());
                 }
             }
+        }
+        matched
+    }
+
+    /// Records that the waivers `matched` (indexes, from
+    /// [`Matcher::mark_batch`]) matched a violation.
+    pub fn note(&mut self, matched: &[usize]) {
+        for idx in matched {
+            self.matched[*idx] = true;
         }
     }
 

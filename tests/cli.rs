@@ -435,7 +435,14 @@ fn streamed_json_lines_equal_the_json_document() {
     };
     std::fs::write(
         &waivers,
-        format!("waivers:\n{}{}", waiver("p3"), waiver("p23999")),
+        // `nobody` matches no violation: only it is reported stale, so a
+        // waiver matched in any batch counts as matched.
+        format!(
+            "waivers:\n{}{}{}",
+            waiver("p3"),
+            waiver("p23999"),
+            waiver("nobody")
+        ),
     )
     .unwrap_or_else(|e| panic!("{e}"));
     let check = |format: &str| {
@@ -477,4 +484,10 @@ fn streamed_json_lines_equal_the_json_document() {
         "{}",
         jsonl.stderr
     );
+    let stale: Vec<&str> = jsonl
+        .stderr
+        .lines()
+        .filter(|line| line.contains("matches no violation"))
+        .collect();
+    assert_eq!(stale.len(), 1, "{}", jsonl.stderr);
 }

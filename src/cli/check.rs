@@ -15,7 +15,6 @@ use clap::Args;
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use miette::SourceSpan;
-use rayon::prelude::*;
 
 use super::{
     CliError, ColorArg, EXIT_ERROR, EXIT_OK, EXIT_VIOLATIONS, FailOnArg, FormatArg, params_file,
@@ -334,30 +333,38 @@ fn run_inner(args: &CheckArgs, format: Format, started: Instant) -> Result<u8, u
         // JSON Lines are explained, written and dropped a window at a
         // time: the violations never all sit in memory beside the data.
         let mut tally = Tally::default();
+        let mut waivers_matched = Vec::new();
         let written = write_report(args.output.as_deref(), &mut |out| {
             let _timing = data::Timing::start("explain and write (windows)");
+            // Each batch is explained, marked, counted, serialised and
+            // dropped on one worker thread; only its bytes come back here.
+            let batch = |first: usize, mut violations: Vec<crate::Violation>| {
+                let matched = matcher.mark_batch(&mut violations);
+                let mut counts = Tally::default();
+                counts.add(&violations, &fails);
+                let shown = n_shown.saturating_sub(first).min(violations.len());
+                let mut bytes = Vec::with_capacity(shown * 1536);
+                let lines = render::jsonl::lines(&violations[..shown], &mut bytes);
+                (lines.map(|()| bytes), counts, matched)
+            };
             let mut start = 0;
             while start < total {
                 let end = (start + STREAM_WINDOW).min(total);
                 // Past `--max-violations`, only what waivers and the exit
                 // status need.
-                let mut window = if start >= n_shown {
-                    pending.explain_unshown(start..end)
-                } else {
-                    pending.explain(start..end)
-                };
-                matcher.mark(&mut window);
-                tally.add(&window, &fails);
-                let shown = n_shown.saturating_sub(start).min(window.len());
-                render::jsonl::render(&window[..shown], out)?;
-                // Each violation is a few dozen small allocations, made by
-                // the worker threads: freed there, side by side, not one
-                // by one here.
-                window.into_par_iter().with_min_len(256).for_each(drop);
+                let batches =
+                    pending.explain_batches(start..end, STREAM_BATCH, start < n_shown, &batch);
+                for (bytes, counts, matched) in batches {
+                    out.write_all(&bytes?)?;
+                    tally.waived += counts.waived;
+                    tally.failing |= counts.failing;
+                    waivers_matched.extend(matched);
+                }
                 start = end;
             }
             Ok(())
         });
+        matcher.note(&waivers_matched);
         // The process ends next: the kernel takes the records back faster
         // than handing back each allocation would.
         std::mem::forget(pending);
@@ -431,6 +438,9 @@ fn run_inner(args: &CheckArgs, format: Format, started: Instant) -> Result<u8, u
 /// to keep both cores busy, few enough (a few MiB) to add little to the
 /// memory the records hold.
 const STREAM_WINDOW: usize = 8192;
+
+/// Violations a worker thread explains and serialises in one task.
+const STREAM_BATCH: usize = 256;
 
 /// What the violations written add up to.
 #[derive(Default)]

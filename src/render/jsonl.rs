@@ -22,16 +22,22 @@ pub fn render(violations: &[Violation], out: &mut dyn Write) -> io::Result<()> {
             .par_chunks(BATCH)
             .map(|batch| {
                 let mut buffer = Vec::with_capacity(batch.len() * 1024);
-                for violation in batch {
-                    serde_json::to_writer(&mut buffer, violation).map_err(io::Error::other)?;
-                    buffer.push(b'\n');
-                }
+                lines(batch, &mut buffer)?;
                 Ok(buffer)
             })
             .collect();
         for buffer in buffers {
             out.write_all(&buffer?)?;
         }
+    }
+    Ok(())
+}
+
+/// Appends one line per violation to `buffer`.
+pub fn lines(violations: &[Violation], buffer: &mut Vec<u8>) -> io::Result<()> {
+    for violation in violations {
+        serde_json::to_writer(&mut *buffer, violation).map_err(io::Error::other)?;
+        buffer.push(b'\n');
     }
     Ok(())
 }

@@ -626,6 +626,14 @@ impl Positions {
         *self = Positions::Wide(wide);
     }
 
+    /// Makes room for `more` offsets.
+    pub fn reserve(&mut self, more: usize) {
+        match self {
+            Positions::Narrow(offsets) => offsets.reserve(more),
+            Positions::Wide(offsets) => offsets.reserve(more),
+        }
+    }
+
     /// Inserts a record's offset at `row`.
     pub fn insert(&mut self, row: usize, offset: Option<u64>) {
         if let Positions::Narrow(offsets) = self

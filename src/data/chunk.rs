@@ -294,10 +294,9 @@ impl<'s> Chunk<'s> {
         }
     }
 
-    /// Counts the newlines of `bytes[start..end]` (the stretch this chunk
-    /// read of file `source`), per 4 KiB block.
-    /// Counts the newlines of `bytes[start..end]` of file `source` for its
-    /// line index; returns how many there are.
+    /// Counts the newlines of `bytes[start..end]` of file `source` (the
+    /// stretch this chunk reads), per 4 KiB block, for its line index;
+    /// returns how many there are.
     pub(crate) fn count_lines(
         &mut self,
         source: SourceId,
@@ -327,6 +326,31 @@ impl<'s> Chunk<'s> {
             counts,
         });
         total
+    }
+
+    /// [`Chunk::count_lines`] again, over `start..end` instead of the
+    /// stretch the last count covered (a chunk that read past or stopped
+    /// short of where it expected to end).
+    pub(crate) fn recount_lines(
+        &mut self,
+        source: SourceId,
+        bytes: &[u8],
+        start: usize,
+        end: usize,
+    ) -> u64 {
+        self.lines.pop();
+        self.count_lines(source, bytes, start, end)
+    }
+
+    /// Makes room in the columns of `coll` for `records` more records
+    /// (a CSV chunk knows about how many rows it holds from its newlines):
+    /// each column is then allocated once instead of grown by doubling.
+    pub(crate) fn reserve(&mut self, coll: usize, records: usize) {
+        let part = &mut self.parts[coll];
+        for column in &mut part.columns {
+            reserve_column(&mut column.data, part.len + records);
+        }
+        part.positions.reserve(records);
     }
 
     /// Finds the newlines-in-block and column of every record this chunk

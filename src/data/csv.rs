@@ -316,6 +316,10 @@ fn read_part<'s>(
     let bytes = job.text.bytes();
     let expect = later.first().map_or(bytes.len(), |next| *next) - start;
     let mut chunk = Chunk::with_size_hint(context, expect);
+    // The newlines of the bytes the chunk expects to read: as many rows as
+    // that, or about (quoted line breaks), so the columns are allocated once.
+    let expected_lines = chunk.count_lines(job.src_id, bytes, start, start + expect);
+    chunk.reserve(job.coll, expected_lines as usize + 1);
     // One UTF-8 check for the bytes the chunk expects to read, instead of
     // one per row; up to the first invalid byte if there is one.
     let expect_end = start + expect;
@@ -381,7 +385,11 @@ fn read_part<'s>(
         None if pos >= bytes.len() => bytes.len(),
         None => read_rest(&mut loader, header, pos, later, &mut rows),
     };
-    let newlines = chunk.count_lines(job.src_id, bytes, start, end);
+    let newlines = if end == start + expect {
+        expected_lines
+    } else {
+        chunk.recount_lines(job.src_id, bytes, start, end)
+    };
     // The last line of a file may have no newline.
     let unterminated = end == bytes.len() && end > start && bytes[end - 1] != b'\n';
     job.text.release(start..end);

@@ -111,6 +111,87 @@ enum KeyAtom {
 enum Index {
     Single(FxHashMap<KeyAtom, Arc<[u32]>>),
     Multi(FxHashMap<Vec<KeyAtom>, Arc<[u32]>>),
+    Dense(Dense),
+}
+
+/// An index whose key parts each take one of few values: a reference's
+/// target row, an enum's variant or a boolean, each with one value more
+/// for null. Every key combination has a place in the product of those
+/// domains; the rows are grouped by it with a counting sort, no hashing,
+/// and a probe finds its group by arithmetic. It answers every probe as the
+/// hash index of the same spec would.
+struct Dense {
+    parts: Vec<DensePart>,
+    /// Where the rows of each place start in `rows`; one more at the end.
+    starts: Vec<u32>,
+    rows: Arc<[u32]>,
+}
+
+/// The domain of one key part of a [`Dense`] index; its last value is null.
+#[derive(Clone, Copy, Debug)]
+enum DensePart {
+    /// A reference into collection `target`, of `len` records (a dangling
+    /// reference counts as null, as in the hash index).
+    Ref {
+        target: u32,
+        len: u32,
+    },
+    /// An enum of `variants` variants.
+    Enum {
+        variants: u32,
+    },
+    Bool,
+}
+
+impl DensePart {
+    fn size(self) -> u64 {
+        match self {
+            DensePart::Ref { len, .. } => u64::from(len) + 1,
+            DensePart::Enum { variants } => u64::from(variants) + 1,
+            DensePart::Bool => 3,
+        }
+    }
+
+    fn null(self) -> u64 {
+        self.size() - 1
+    }
+}
+
+/// A probe of an index being put together, one key part at a time.
+enum Probe {
+    Atoms(Vec<KeyAtom>),
+    Place(u64),
+}
+
+impl Probe {
+    fn new(index: &Index, parts: usize) -> Probe {
+        match index {
+            Index::Dense(_) => Probe::Place(0),
+            _ => Probe::Atoms(Vec::with_capacity(parts)),
+        }
+    }
+
+    /// The rows of `index` whose key is the probe's.
+    fn rows(&self, index: &Index) -> RowSet {
+        let found = match (index, self) {
+            (Index::Single(map), Probe::Atoms(atoms)) => {
+                atoms.first().and_then(|atom| map.get(atom)).cloned()
+            }
+            (Index::Multi(map), Probe::Atoms(atoms)) => map.get(atoms).cloned(),
+            (Index::Dense(dense), Probe::Place(place)) => {
+                let place = usize::try_from(*place).unwrap_or(usize::MAX);
+                if let (Some(&start), Some(&end)) = (
+                    dense.starts.get(place),
+                    dense.starts.get(place.saturating_add(1)),
+                ) {
+                    return RowSet::Slice(dense.rows.clone(), start, end);
+                }
+                None
+            }
+            _ => None,
+        };
+        RowSet::Some(found.unwrap_or_else(|| Arc::from(Vec::new())))
+    }
 }
 
 enum Failure {
@@ -380,9 +461,11 @@ impl<'a> Evaluator<'a> {
             }
             needed.sort_unstable();
             needed.dedup();
+            let index_timing = crate::data::Timing::start("    indexes");
             needed.par_iter().for_each(|idx| {
                 self.index(*idx);
             });
+            drop(index_timing);
             let compiled = self.compile_rule(rule, self.interpret);
             let compiled = &compiled;
             match rule.entity {
@@ -836,24 +919,15 @@ impl<'a> Evaluator<'a> {
             ),
             PExpr::Lookup { index, probes } => {
                 let spec = &self.plan.indexes[*index as usize];
-                let mut atoms = Vec::with_capacity(probes.len());
-                for probe in probes {
-                    let value = self.eval(probe, env)?;
-                    match self.probe_atom(&value) {
-                        Some(atom) => atoms.push(atom),
-                        None => {
-                            return Ok(Value::Rows(spec.coll, RowSet::Some(Arc::from(Vec::new()))));
-                        }
+                let built = self.index(*index as usize);
+                let mut probe = Probe::new(built, probes.len());
+                for (part, value) in probes.iter().enumerate() {
+                    let value = self.eval(value, env)?;
+                    if !self.probe_part(built, &mut probe, part, &value) {
+                        return Ok(Value::Rows(spec.coll, RowSet::Some(Arc::from(Vec::new()))));
                     }
                 }
-                let rows = match self.index(*index as usize) {
-                    Index::Single(map) => atoms.first().and_then(|atom| map.get(atom)).cloned(),
-                    Index::Multi(map) => map.get(&atoms).cloned(),
-                };
-                Value::Rows(
-                    spec.coll,
-                    RowSet::Some(rows.unwrap_or_else(|| Arc::from(Vec::new()))),
-                )
+                Value::Rows(spec.coll, probe.rows(built))
             }
             PExpr::Filter { source, slot, cond } => {
                 let source = self.eval(source, env)?;
@@ -885,6 +959,69 @@ impl<'a> Evaluator<'a> {
                 result
             }
         })
+    }
+
+    /// Adds `value`, the probe of key part `part`, to `probe`; false when
+    /// no key of `index` can equal it (the lookup finds nothing).
+    fn probe_part(&self, index: &Index, probe: &mut Probe, part: usize, value: &Value) -> bool {
+        match (index, probe) {
+            (Index::Dense(dense), Probe::Place(place)) => {
+                let Some(&domain) = dense.parts.get(part) else {
+                    return false;
+                };
+                match self.dense_value(domain, value) {
+                    Some(at) => {
+                        *place = *place * domain.size() + at;
+                        true
+                    }
+                    None => false,
+                }
+            }
+            (_, Probe::Atoms(atoms)) => match self.probe_atom(value) {
+                Some(atom) => {
+                    atoms.push(atom);
+                    true
+                }
+                None => false,
+            },
+            _ => false,
+        }
+    }
+
+    /// The place of `value` in the domain of a key part of a [`Dense`]
+    /// index: the hash index's key equal to `value`'s atom ([`probe_atom`]),
+    /// or `None` if none can be.
+    ///
+    /// [`probe_atom`]: Evaluator::probe_atom
+    fn dense_value(&self, domain: DensePart, value: &Value) -> Option<u64> {
+        if let Value::Null = value {
+            return Some(domain.null());
+        }
+        match domain {
+            DensePart::Ref { target, .. } => {
+                // A reference's key is its target's key string: a record or
+                // a string equal to that key finds it.
+                let sym = match value {
+                    Value::Row(coll, row) => self.row_key_sym(*coll, *row)?,
+                    Value::Sym(sym) => *sym,
+                    Value::Text(text) => self.data.interner.get(text)?,
+                    _ => return None,
+                };
+                self.data.collections[target as usize]
+                    .key_row(&sym)
+                    .map(u64::from)
+            }
+            DensePart::Enum { variants } => match value {
+                Value::Enum(_, variant) if u32::from(*variant) < variants => {
+                    Some(u64::from(*variant))
+                }
+                _ => None,
+            },
+            DensePart::Bool => match value {
+                Value::Bool(b) => Some(u64::from(*b)),
+                _ => None,
+            },
+        }
     }
 
     fn probe_atom(&self, value: &Value) -> Option<KeyAtom> {
@@ -1343,7 +1480,158 @@ fn data_atom(keys: &KeyReader<'_>, data: &ColumnData, idx: usize) -> Option<KeyA
 }
 
 fn build_index(spec: &IndexSpec, data: &Dataset, schema: &crate::data::DataSchema) -> Index {
-    build_index_in_runs(spec, data, schema, 1 << 16)
+    match dense_index(spec, data, schema, 1 << 16) {
+        Some(dense) => Index::Dense(dense),
+        None => build_index_in_runs(spec, data, schema, 1 << 16),
+    }
+}
+
+/// The [`Dense`] form of `spec`'s index, when every key part is a
+/// reference, an enum or a boolean and their product is small beside the
+/// collection (at most four places per record, or 65,536); rows are read
+/// in runs of `run_len` on all cores.
+fn dense_index(
+    spec: &IndexSpec,
+    data: &Dataset,
+    schema: &crate::data::DataSchema,
+    run_len: usize,
+) -> Option<Dense> {
+    let collection = &data.collections[spec.coll as usize];
+    let fields = &schema.collections[spec.coll as usize].fields;
+    let mut parts = Vec::with_capacity(spec.keys.len());
+    let mut columns = Vec::with_capacity(spec.keys.len());
+    for key in &spec.keys {
+        let column = &collection.columns[key.field as usize];
+        let scalar = match (fields.get(key.field as usize)?.ty, key.list) {
+            (crate::data::FieldType::Scalar(scalar), false)
+            | (crate::data::FieldType::List(scalar), true) => scalar,
+            _ => return None,
+        };
+        let values = match (&column.data, key.list) {
+            (ColumnData::List { items, .. }, true) => items.as_ref(),
+            (data, false) => data,
+            _ => return None,
+        };
+        let part = match (scalar, values) {
+            // A reference is keyed by its target's key, which needs one.
+            (ScalarType::Ref(_), ColumnData::Ref { target, .. })
+                if schema.collections.get(*target as usize)?.key.is_some() =>
+            {
+                DensePart::Ref {
+                    target: *target,
+                    len: u32::try_from(data.collections.get(*target as usize)?.len).ok()?,
+                }
+            }
+            (ScalarType::Enum(idx), ColumnData::Enum(_)) => DensePart::Enum {
+                variants: u32::try_from(schema.enums.get(idx as usize)?.variants.len()).ok()?,
+            },
+            (ScalarType::Bool, ColumnData::Bool(_)) => DensePart::Bool,
+            _ => return None,
+        };
+        parts.push(part);
+        columns.push((column, values, key.list));
+    }
+    let places = parts
+        .iter()
+        .try_fold(1u64, |n, part| n.checked_mul(part.size()))?;
+    let limit = (collection.len as u64).saturating_mul(4).max(1 << 16);
+    if places > limit || places >= u64::from(u32::MAX) {
+        return None;
+    }
+    // Each record's places (several when a part is a list), in runs of
+    // rows on all cores.
+    let len = collection.len;
+    let run_len = run_len.max(1);
+    let runs: Vec<Vec<(u32, u32)>> = (0..len.div_ceil(run_len))
+        .into_par_iter()
+        .map(|run| {
+            let rows = run * run_len..((run + 1) * run_len).min(len);
+            let mut pairs = Vec::with_capacity(rows.len());
+            let mut record: Vec<u64> = Vec::new();
+            let mut values: Vec<u64> = Vec::new();
+            for row in rows {
+                record.clear();
+                record.push(0);
+                for (part, (column, data, list)) in parts.iter().zip(&columns) {
+                    dense_cell(*part, column, data, *list, row, &mut values);
+                    let previous = std::mem::take(&mut record);
+                    for place in &previous {
+                        record.extend(values.iter().map(|value| place * part.size() + value));
+                    }
+                }
+                // A list naming the same key twice still yields the row once.
+                if record.len() > 1 {
+                    record.sort_unstable();
+                    record.dedup();
+                }
+                pairs.extend(record.iter().map(|place| (*place as u32, row as u32)));
+            }
+            pairs
+        })
+        .collect();
+    let total: usize = runs.iter().map(Vec::len).sum();
+    if total >= u32::MAX as usize {
+        return None;
+    }
+    // A counting sort by place: rows stay ascending within each place.
+    let mut starts = vec![0u32; places as usize + 1];
+    for (place, _) in runs.iter().flatten() {
+        starts[*place as usize + 1] += 1;
+    }
+    for place in 0..places as usize {
+        starts[place + 1] += starts[place];
+    }
+    let mut next = starts.clone();
+    let mut rows = vec![0u32; starts[places as usize] as usize];
+    for (place, row) in runs.iter().flatten() {
+        let slot = &mut next[*place as usize];
+        rows[*slot as usize] = *row;
+        *slot += 1;
+    }
+    Some(Dense {
+        parts,
+        starts,
+        rows: rows.into(),
+    })
+}
+
+/// The places in `part`'s domain of one cell of `column` (whose values, or
+/// list items, are `data`): none for a null list, null's for a null value.
+fn dense_cell(
+    part: DensePart,
+    column: &Column,
+    data: &ColumnData,
+    list: bool,
+    row: usize,
+    out: &mut Vec<u64>,
+) {
+    out.clear();
+    if column.is_null(row) {
+        if !list {
+            out.push(part.null());
+        }
+        return;
+    }
+    let place = |idx: usize| -> Option<u64> {
+        Some(match data {
+            ColumnData::Ref { rows, .. } => match *rows.get(idx)? {
+                NO_ROW => part.null(),
+                target => u64::from(target),
+            },
+            ColumnData::Enum(values) => u64::from(*values.get(idx)?),
+            ColumnData::Bool(values) => u64::from(values.get(idx)?),
+            _ => return None,
+        })
+    };
+    if list {
+        if let ColumnData::List { offsets, .. } = &column.data
+            && let (Some(start), Some(end)) = (offsets.get(row), offsets.get(row + 1))
+        {
+            out.extend((*start as usize..*end as usize).filter_map(place));
+        }
+    } else {
+        out.extend(place(row));
+    }
 }
 
 /// [`build_index`] with runs of `run` rows for a single key.
@@ -1486,9 +1774,150 @@ mod tests {
                 .iter()
                 .map(|(k, v)| (format!("{k:?}"), v.to_vec()))
                 .collect(),
+            Index::Dense(dense) => dense
+                .starts
+                .windows(2)
+                .enumerate()
+                .map(|(place, run)| {
+                    let rows = dense.rows[run[0] as usize..run[1] as usize].to_vec();
+                    (format!("{place}"), rows)
+                })
+                .collect(),
         };
         entries.sort();
         entries
+    }
+
+    /// Every probe of a [`Dense`] index finds what the hash index of the
+    /// same spec finds: references (with nulls, dangling keys and lists
+    /// naming a key twice), enums and booleans, alone and combined, probed
+    /// with records of either collection, key strings, nulls and values of
+    /// other types; and built over runs of a few rows, the same groups.
+    #[test]
+    fn a_dense_index_answers_as_the_hash_index() {
+        let policy = r#"
+schema s {
+  enum kind { small, large, huge }
+  collection people key id {
+    id: string
+    team: ref teams?
+    friends: list<ref people>
+    kind: kind?
+    active: bool
+    fans: backref people.friends
+    pals: list<ref people>?
+    pal_of: backref people.pals
+  }
+  collection teams key id {
+    id: string
+    members: backref people.team
+  }
+}
+policy p {
+  rule r "r" {
+    for t in teams
+    require count(t.members where kind == small and active) >= 0
+  }
+  rule f "f" {
+    for x in people
+    require count(x.fans where kind == large) >= 0 and count(x.fans) >= 0
+    require count(x.pal_of) >= 0
+  }
+  rule g "g" {
+    for t in teams
+    require count(t.members where active == true and kind == huge) >= 0 and count(t.members) >= 0
+  }
+}
+"#;
+        let plan = crate::compile_policies(&[crate::PolicyFile::new("p.bangfu", policy)], &[])
+            .unwrap_or_else(|e| panic!("policy: {e:?}"));
+        let mut people = Vec::new();
+        for n in 0..60 {
+            let team = match n % 7 {
+                0 => "null".to_string(),
+                1 => "\"t9\"".to_string(),
+                _ => format!("\"t{}\"", n % 3),
+            };
+            let kind = ["\"small\"", "\"large\"", "null", "\"huge\""][n % 4];
+            let friend = format!("p{}", (n * 7) % 60);
+            people.push(format!(
+                r#"{{"id": "p{n}", "team": {team}, "friends": ["{friend}", "{friend}", "p{}", "ghost"], "kind": {kind}, "active": {}, "pals": {}}}"#,
+                (n + 1) % 60,
+                n % 3 == 0,
+                if n % 2 == 0 { "null" } else { r#"["p1", "p2"]"# }
+            ));
+        }
+        let doc = format!(
+            r#"{{"teams": [{{"id": "t0"}}, {{"id": "t1"}}, {{"id": "t2"}}], "people": [{}]}}"#,
+            people.join(",")
+        );
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("d.json");
+        std::fs::write(&path, doc).unwrap_or_else(|e| panic!("{e}"));
+        let data = crate::load_data(&path, &plan).unwrap_or_else(|e| panic!("data: {e:?}"));
+        let evaluator = Evaluator::new(&plan, &data);
+        let schema = &plan.schema.data;
+        let (people_coll, teams_coll) = (0u32, 1u32);
+        // Candidate probes of every kind.
+        let mut probes = vec![
+            Value::Null,
+            Value::Text("t1".into()),
+            Value::Text("p5".into()),
+            Value::Text("ghost".into()),
+            Value::Text("nobody".into()),
+            Value::Int(1),
+            Value::Number(0.5),
+            Value::Bool(true),
+            Value::Bool(false),
+            Value::Date(3),
+        ];
+        probes.extend((0..4).map(|variant| Value::Enum(0, variant)));
+        probes.extend((0..3).map(|row| Value::Row(teams_coll, row)));
+        probes.extend((0..60).step_by(3).map(|row| Value::Row(people_coll, row)));
+        let mut dense_specs = 0;
+        let mut found = 0;
+        for spec in &plan.indexes {
+            let hash = build_index_in_runs(spec, &data, schema, usize::MAX);
+            let Some(dense) = dense_index(spec, &data, schema, usize::MAX) else {
+                continue;
+            };
+            dense_specs += 1;
+            for run_len in [1, 7] {
+                let runs = dense_index(spec, &data, schema, run_len)
+                    .unwrap_or_else(|| panic!("{spec:?}: dense over runs"));
+                assert_eq!((&runs.starts, &runs.rows), (&dense.starts, &dense.rows));
+            }
+            let dense = Index::Dense(dense);
+            let mut combos: Vec<Vec<&Value>> = vec![Vec::new()];
+            for _ in &spec.keys {
+                combos = combos
+                    .into_iter()
+                    .flat_map(|prefix| {
+                        probes.iter().map(move |probe| {
+                            let mut combo = prefix.clone();
+                            combo.push(probe);
+                            combo
+                        })
+                    })
+                    .collect();
+            }
+            for combo in combos {
+                let lookup = |index: &Index| {
+                    let mut probe = Probe::new(index, combo.len());
+                    for (part, value) in combo.iter().enumerate() {
+                        if !evaluator.probe_part(index, &mut probe, part, value) {
+                            return RowSet::Some(Arc::from(Vec::new()));
+                        }
+                    }
+                    probe.rows(index)
+                };
+                let expected = lookup(&hash);
+                found += usize::from(!expected.is_empty());
+                assert_eq!(lookup(&dense), expected, "{spec:?} probed with {combo:?}");
+            }
+        }
+        assert_eq!(dense_specs, plan.indexes.len(), "{:?}", plan.indexes);
+        assert!(found > 20, "the probes find rows");
     }
 
     /// An index built over runs of a few rows, joined, is the index built in

@@ -12,12 +12,22 @@ use std::sync::Arc;
 use crate::data::Sym;
 
 /// A set of rows of one collection.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub enum RowSet {
     /// Every row, `0..len`.
     All(u32),
     /// These rows, in ascending order.
     Some(Arc<[u32]>),
+    /// Rows `start..end` of a shared list (a group of an index), in
+    /// ascending order.
+    Slice(Arc<[u32]>, u32, u32),
+}
+
+/// Equal when the rows are, however they are held.
+impl PartialEq for RowSet {
+    fn eq(&self, other: &RowSet) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
+    }
 }
 
 impl RowSet {
@@ -26,6 +36,7 @@ impl RowSet {
         match self {
             RowSet::All(len) => *len as usize,
             RowSet::Some(rows) => rows.len(),
+            RowSet::Slice(_, start, end) => (end - start) as usize,
         }
     }
 
@@ -39,6 +50,9 @@ impl RowSet {
         match self {
             RowSet::All(len) => Box::new(0..*len),
             RowSet::Some(rows) => Box::new(rows.iter().copied()),
+            RowSet::Slice(rows, start, end) => {
+                Box::new(rows[*start as usize..*end as usize].iter().copied())
+            }
         }
     }
 }

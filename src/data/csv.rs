@@ -363,7 +363,7 @@ fn read_part<'s>(
         if !line.is_empty() {
             rows += 1;
             cells.clear();
-            cells.extend(line.split(|byte| *byte == b','));
+            split_commas(line, &mut cells);
             let row = Row {
                 start: pos,
                 end: content_end,
@@ -446,6 +446,40 @@ fn read_rest(
             return later[next_split];
         }
     }
+}
+
+/// Appends the cells of `line`, split at every comma, to `cells`: eight
+/// bytes at a time, each word's commas found at once, with no branch per
+/// byte (a branch per byte mispredicts at every cell end).
+fn split_commas<'a>(line: &'a [u8], cells: &mut Vec<&'a [u8]>) {
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    const COMMAS: u64 = 0x2c2c_2c2c_2c2c_2c2c;
+    let mut from = 0;
+    let mut words = line.chunks_exact(8);
+    let mut base = 0;
+    for word in words.by_ref() {
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(word);
+        let x = u64::from_le_bytes(bytes) ^ COMMAS;
+        // The high bit of each byte that is a comma: exact, as no carry
+        // crosses a byte (seven bits plus 0x7f stay within eight).
+        let mut commas = !(((x & LOW7).wrapping_add(LOW7)) | x | LOW7);
+        while commas != 0 {
+            let at = base + (commas.trailing_zeros() / 8) as usize;
+            cells.push(&line[from..at]);
+            from = at + 1;
+            commas &= commas - 1;
+        }
+        base += 8;
+    }
+    for (offset, byte) in words.remainder().iter().enumerate() {
+        if *byte == b',' {
+            let at = base + offset;
+            cells.push(&line[from..at]);
+            from = at + 1;
+        }
+    }
+    cells.push(&line[from..]);
 }
 
 fn span(start: usize, end: usize) -> SourceSpan {
@@ -1114,6 +1148,14 @@ mod tests {
         fn arbitrary_bytes_never_panic(people in proptest::collection::vec(any::<u8>(), 0..200), teams in "[a-z0-9,;\"\n\r]{0,80}") {
             let dir = csv_dir(&[("people.csv", &people), ("teams.csv", teams.as_bytes())]);
             let _ = load_dir(dir.path(), &fixture::schema());
+        }
+
+        #[test]
+        fn commas_split_as_one_byte_at_a_time(line in proptest::collection::vec(prop_oneof![Just(b','), Just(b'-'), Just(0xacu8), Just(0u8), any::<u8>()], 0..80)) {
+            let mut cells = Vec::new();
+            split_commas(&line, &mut cells);
+            let expected: Vec<&[u8]> = line.split(|byte| *byte == b',').collect();
+            prop_assert_eq!(cells, expected);
         }
 
         #[test]

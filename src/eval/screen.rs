@@ -175,6 +175,40 @@ impl Plain {
     }
 }
 
+/// `op` over two plain values when both are numbers, both dates, or one is
+/// null, exactly as [`Evaluator::decide`] decides it (`Value::equals` and
+/// `Value::compare`); `None` for any other pair, left to `decide`.
+fn decide_plain(op: BinaryOp, left: Plain, right: Plain) -> Option<Option<bool>> {
+    use std::cmp::Ordering;
+    let ordering = match (left, right) {
+        // Null equals only null, and orders with nothing.
+        (Plain::Null, _) | (_, Plain::Null) => {
+            let both = matches!((left, right), (Plain::Null, Plain::Null));
+            return Some(match op {
+                BinaryOp::Eq => Some(both),
+                BinaryOp::Ne => Some(!both),
+                _ => None,
+            });
+        }
+        (Plain::Int(a), Plain::Int(b)) => Some(a.cmp(&b)),
+        (Plain::Int(a), Plain::Number(b)) => (a as f64).partial_cmp(&b),
+        (Plain::Number(a), Plain::Int(b)) => a.partial_cmp(&(b as f64)),
+        (Plain::Number(a), Plain::Number(b)) => a.partial_cmp(&b),
+        (Plain::Date(a), Plain::Date(b)) => Some(a.cmp(&b)),
+        _ => return None,
+    };
+    Some(match op {
+        // Numbers unordered (NaN) are unequal, as `equals` finds them.
+        BinaryOp::Eq => Some(ordering == Some(Ordering::Equal)),
+        BinaryOp::Ne => Some(ordering != Some(Ordering::Equal)),
+        BinaryOp::Lt => ordering.map(|o| o == Ordering::Less),
+        BinaryOp::Le => ordering.map(|o| o != Ordering::Greater),
+        BinaryOp::Gt => ordering.map(|o| o == Ordering::Greater),
+        BinaryOp::Ge => ordering.map(|o| o != Ordering::Less),
+        _ => return None,
+    })
+}
+
 /// Keys beyond 2^53 compare equal to floats they differ from: maps holding
 /// them are not screened.
 const EXACT: i64 = 1 << 53;
@@ -382,33 +416,61 @@ impl<'a> Evaluator<'a> {
                 let conjunction = matches!(expr, PExpr::And(..));
                 let mut operands = Vec::new();
                 flatten(expr, conjunction, &mut operands);
-                let blocks: Vec<Vec<Truth>> = operands
-                    .into_iter()
-                    .map(|operand| self.screen_truths(operand, slots, screen, n))
-                    .collect();
                 // As the compiled chain: operands in order, the first that
                 // decides stops it; an unknown one before that is unknown
-                // (it could fail).
-                let (decides, otherwise) = if conjunction {
-                    (Truth::False, Truth::True)
+                // (it could fail). One operand over the whole block at a
+                // time; once every row is settled the rest are not read.
+                // Per row, a state: 0 while no operand settled it and none
+                // was null, 1 while none settled it and one was null, 2
+                // settled by an operand that decides, 3 settled unknown. A
+                // table gives the next state from the state and the truth,
+                // with no branch per row.
+                let decides = if conjunction {
+                    Truth::False
                 } else {
-                    (Truth::True, Truth::False)
+                    Truth::True
                 };
-                let truths = (0..n)
-                    .map(|i| {
-                        let mut all = true;
-                        for block in &blocks {
-                            match block[i] {
-                                Truth::Unknown => return Truth::Unknown,
-                                truth if truth == decides => return decides,
-                                Truth::Null => all = false,
-                                _ => {}
-                            }
-                        }
-                        if all { otherwise } else { Truth::Null }
-                    })
-                    .collect();
-                Block::Truths(truths)
+                let mut table = [0u8; 16];
+                for (state, next) in table.chunks_exact_mut(4).enumerate() {
+                    for (truth, slot) in [Truth::False, Truth::True, Truth::Null, Truth::Unknown]
+                        .into_iter()
+                        .zip(next)
+                    {
+                        *slot = match (state, truth) {
+                            (2 | 3, _) => state as u8,
+                            (_, Truth::Unknown) => 3,
+                            (_, truth) if truth == decides => 2,
+                            (_, Truth::Null) => 1,
+                            _ => state as u8,
+                        };
+                    }
+                }
+                let mut states = vec![0u8; n];
+                for operand in operands {
+                    if states.iter().all(|state| *state >= 2) {
+                        break;
+                    }
+                    let truths = self.screen_truths(operand, slots, screen, n);
+                    for (state, truth) in states.iter_mut().zip(truths) {
+                        *state = table[usize::from(*state) << 2 | truth as usize];
+                    }
+                }
+                let (otherwise, decided) = if conjunction {
+                    (Truth::True, Truth::False)
+                } else {
+                    (Truth::False, Truth::True)
+                };
+                Block::Truths(
+                    states
+                        .into_iter()
+                        .map(|state| match state {
+                            0 => otherwise,
+                            1 => Truth::Null,
+                            2 => decided,
+                            _ => Truth::Unknown,
+                        })
+                        .collect(),
+                )
             }
             PExpr::Binary {
                 op: op @ (BinaryOp::Eq | BinaryOp::Ne),
@@ -432,9 +494,21 @@ impl<'a> Evaluator<'a> {
             } if op.is_comparison() => {
                 let left = self.screen_eval(left, slots, screen, n);
                 let right = self.screen_eval(right, slots, screen, n);
+                // Numbers, dates and nulls are compared here, as `decide`
+                // would; any other pair goes to `decide`.
+                let plain = |block: &Block<'_>, i: usize| match block {
+                    Block::Values(values) => values[i],
+                    Block::Fixed(value) => Plain::of(value),
+                    _ => None,
+                };
                 Block::Truths(
                     (0..n)
                         .map(|i| {
+                            if let (Some(l), Some(r)) = (plain(&left, i), plain(&right, i))
+                                && let Some(decided) = decide_plain(*op, l, r)
+                            {
+                                return Truth::of(decided);
+                            }
                             left.with_value(i, |left| {
                                 right
                                     .with_value(i, |right| Truth::of(self.decide(*op, left, right)))
@@ -690,5 +764,56 @@ mod tests {
             passed > 1000 && evaluated > 100,
             "passed {passed}, evaluated {evaluated}"
         );
+    }
+
+    /// The screen's own comparison of numbers, dates and nulls decides
+    /// every pair as the interpreter's `decide` does, under every operator.
+    #[test]
+    fn plain_comparisons_decide_as_the_interpreter() {
+        let plan = compile_policies(&bundled_policies(), &[])
+            .unwrap_or_else(|e| panic!("policies: {e:?}"));
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        let data = load_data(&root.join("examples/sample/ledger.json"), &plan)
+            .unwrap_or_else(|e| panic!("ledger: {e:?}"));
+        let evaluator = Evaluator::new(&plan, &data);
+        let values = [
+            Plain::Null,
+            Plain::Int(0),
+            Plain::Int(1),
+            Plain::Int(-1),
+            Plain::Int(i64::MAX),
+            Plain::Number(0.0),
+            Plain::Number(-0.0),
+            Plain::Number(1.0),
+            Plain::Number(1.5),
+            Plain::Number(f64::NAN),
+            Plain::Number(9.223_372_036_854_776e18),
+            Plain::Date(0),
+            Plain::Date(1),
+            Plain::Bool(true),
+            Plain::Enum(0, 1),
+        ];
+        let ops = [
+            BinaryOp::Eq,
+            BinaryOp::Ne,
+            BinaryOp::Lt,
+            BinaryOp::Le,
+            BinaryOp::Gt,
+            BinaryOp::Ge,
+        ];
+        let mut decided = 0;
+        for op in ops {
+            for left in values {
+                for right in values {
+                    let Some(plain) = decide_plain(op, left, right) else {
+                        continue;
+                    };
+                    decided += 1;
+                    let expected = evaluator.decide(op, &left.value(), &right.value());
+                    assert_eq!(plain, expected, "{left:?} {op:?} {right:?}");
+                }
+            }
+        }
+        assert!(decided > 300, "pairs decided here: {decided}");
     }
 }

@@ -318,6 +318,7 @@ fn read_part<'s>(
     let mut chunk = Chunk::with_size_hint(context, expect);
     // The newlines of the bytes the chunk expects to read: as many rows as
     // that, or about (quoted line breaks), so the columns are allocated once.
+    job.text.prefetch(start..start + expect);
     let expected_lines = chunk.count_lines(job.src_id, bytes, start, start + expect);
     chunk.reserve(job.coll, expected_lines as usize + 1);
     // One UTF-8 check for the bytes the chunk expects to read, instead of

@@ -507,6 +507,15 @@ impl Column {
         self.any_null = true;
     }
 
+    /// Clears the null flags of rows `row..` (rows taken back).
+    pub(crate) fn clear_nulls_from(&mut self, row: usize) {
+        let word = row / 64;
+        if let Some(first) = self.nulls.get_mut(word) {
+            *first &= (1u64 << (row % 64)) - 1;
+        }
+        self.nulls.truncate(word + 1);
+    }
+
     /// Takes over the null flags of `other`, whose rows follow `base` rows
     /// of this column.
     fn append_nulls(&mut self, other: &Column, base: usize) {

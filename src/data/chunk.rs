@@ -583,6 +583,116 @@ impl<'s> Chunk<'s> {
         true
     }
 
+    /// Stores `offsets.len()` records of `coll` from file `src` at once,
+    /// column by column: record `r` starts at byte `offsets[r]`, and its
+    /// cell `c`, `cells[r * columns.len() + c]`, holds field `columns[c]`
+    /// (`None`: a column that is ignored). Each column's cells go through
+    /// one loop, so the branch on the field's type is taken the same way
+    /// for every cell of it.
+    ///
+    /// True if every cell was a value its field takes (or empty for an
+    /// optional field), as [`Chunk::try_set_text`] would take it, record by
+    /// record. Otherwise nothing is stored (columns, nulls and positions are
+    /// as they were; strings already interned stay, unused) and the caller
+    /// stores the records one by one, the way that reports errors. The
+    /// columns must name distinct fields, and a collection with list fields
+    /// always goes that way.
+    pub(crate) fn try_set_rows(
+        &mut self,
+        coll: usize,
+        src: SourceId,
+        offsets: &[u64],
+        cells: &[&str],
+        columns: &[Option<usize>],
+    ) -> bool {
+        let layouts = self.layouts.clone();
+        let layout = &layouts[coll];
+        let stride = columns.len();
+        let n = offsets.len();
+        if !layout.lists.is_empty() || cells.len() != n * stride {
+            return false;
+        }
+        let Chunk {
+            schema,
+            ids,
+            strings,
+            shown,
+            refs,
+            parts,
+            ref_capacity,
+            ..
+        } = self;
+        let part = &mut parts[coll];
+        let base = part.len;
+        let mut present = vec![false; layout.slots.len()];
+        let mut stored = true;
+        'columns: for (c, field) in columns.iter().enumerate() {
+            let Some(field) = *field else { continue };
+            present[field] = true;
+            let slot = layout.slots[field];
+            let FieldType::Scalar(scalar) = slot.ty else {
+                stored = false;
+                break;
+            };
+            let column = &mut part.columns[field];
+            for r in 0..n {
+                let text = cells[r * stride + c];
+                if text.is_empty() {
+                    if !slot.optional {
+                        stored = false;
+                        break 'columns;
+                    }
+                    push_default(&mut column.data);
+                    column.set_null(base + r);
+                    continue;
+                }
+                let store = Store {
+                    schema,
+                    ids,
+                    strings: if slot.shown {
+                        &mut *shown
+                    } else {
+                        &mut *strings
+                    },
+                    refs,
+                    ref_capacity: *ref_capacity,
+                };
+                if !text_value(scalar, text)
+                    .is_some_and(|cell| store.push(&mut column.data, scalar, slot.unique, cell))
+                {
+                    stored = false;
+                    break 'columns;
+                }
+            }
+        }
+        if !stored {
+            for column in &mut part.columns {
+                truncate_column(&mut column.data, base);
+                column.clear_nulls_from(base);
+            }
+            return false;
+        }
+        // Fields no column holds: defaults, and null where optional.
+        for (field, slot) in layout.slots.iter().enumerate() {
+            if present[field] {
+                continue;
+            }
+            let column = &mut part.columns[field];
+            for r in 0..n {
+                if slot.optional {
+                    column.set_null(base + r);
+                }
+                push_default(&mut column.data);
+            }
+        }
+        part.source.get_or_insert(src);
+        for offset in offsets {
+            part.positions.push(Some(*offset));
+        }
+        part.len += n;
+        true
+    }
+
     /// [`Chunk::try_set`] for text (CSV cells), parsed by the field's type;
     /// the empty text is null.
     #[inline(always)]

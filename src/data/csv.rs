@@ -344,8 +344,12 @@ fn read_part<'s>(
     let mut next_split = 0;
     let mut pos = start;
     let mut end = None;
-    let mut cells: Vec<&[u8]> = Vec::with_capacity(header.columns.len());
-    // The fast path.
+    // The fast path: rows are gathered in batches and stored column by
+    // column ([`FileLoader::rows`]).
+    let mut batch = Batch::default();
+    let stride = header.columns.len();
+    // Just after the last row read: where the error limit stops the chunk.
+    let mut resume = start;
     while fast && pos < bytes.len() {
         if loader.chunk.too_many_errors() {
             end = Some(pos);
@@ -363,14 +367,36 @@ fn read_part<'s>(
         let next = (line_end + 1).min(bytes.len());
         if !line.is_empty() {
             rows += 1;
-            cells.clear();
-            split_commas(line, &mut cells);
             let row = Row {
                 start: pos,
                 end: content_end,
                 number: rows,
             };
-            loader.row(&cells, line, row, &header.columns, &header.lacks);
+            let from = batch.cells.len();
+            split_commas(line, &mut batch.cells);
+            if batch.cells.len() - from == stride && content_end <= loader.valid_until {
+                batch.rows.push((row, resume));
+                if batch.rows.len() == BATCH_ROWS
+                    && let Some(stop) = loader.rows(&mut batch, header)
+                {
+                    end = Some(stop);
+                    break;
+                }
+            } else {
+                // A row with the wrong number of cells, or bytes to check:
+                // alone, after the rows before it.
+                let own = batch.cells.split_off(from);
+                if let Some(stop) = loader.rows(&mut batch, header) {
+                    end = Some(stop);
+                    break;
+                }
+                if loader.chunk.too_many_errors() {
+                    end = Some(resume);
+                    break;
+                }
+                loader.row(&own, line, row, &header.columns, &header.lacks);
+            }
+            resume = next;
         }
         pos = next;
         while next_split < later.len() && later[next_split] < pos {
@@ -380,6 +406,9 @@ fn read_part<'s>(
             end = Some(pos);
             break;
         }
+    }
+    if let Some(stop) = loader.rows(&mut batch, header) {
+        end = Some(stop);
     }
     let end = match end {
         Some(end) => end,
@@ -483,6 +512,22 @@ fn split_commas<'a>(line: &'a [u8], cells: &mut Vec<&'a [u8]>) {
     cells.push(&line[from..]);
 }
 
+/// Rows a batch of the fast path gathers before storing them.
+const BATCH_ROWS: usize = 256;
+
+/// Rows of the fast path waiting to be stored column by column.
+#[derive(Default)]
+struct Batch<'a> {
+    /// Each row, and where the chunk ends if the error limit stops it
+    /// before that row.
+    rows: Vec<(Row, usize)>,
+    /// The rows' cells, one row after another.
+    cells: Vec<&'a [u8]>,
+    /// The cells as text, and the rows' offsets (reused buffers).
+    texts: Vec<&'a str>,
+    offsets: Vec<u64>,
+}
+
 fn span(start: usize, end: usize) -> SourceSpan {
     SourceSpan::new(start.into(), end.saturating_sub(start))
 }
@@ -558,7 +603,7 @@ enum Next {
     Failed,
 }
 
-impl<'s> FileLoader<'_, '_, 's> {
+impl<'a, 's> FileLoader<'a, '_, 's> {
     fn malformed(&mut self, start: usize, end: usize, message: String, help: &str) {
         let error = DataError::MalformedCsv {
             src: self.text.clone(),
@@ -694,6 +739,53 @@ impl<'s> FileLoader<'_, '_, 's> {
             self.chunk.report(error);
         }
         (columns, lacks)
+    }
+
+    /// Stores the rows of `batch` and empties it: column by column when
+    /// every cell is a value its field takes ([`Chunk::try_set_rows`]),
+    /// otherwise one by one, reporting errors, until the error limit. If the
+    /// limit stopped it, returns where the chunk ends: just after the last
+    /// row stored, as one row at a time would have stopped.
+    fn rows(&mut self, batch: &mut Batch<'a>, header: &Header<'_, '_>) -> Option<usize> {
+        if batch.rows.is_empty() {
+            return None;
+        }
+        let stride = header.columns.len();
+        batch.texts.clear();
+        batch.offsets.clear();
+        // SAFETY: every row of a batch ends before `valid_until`, so its
+        // bytes are valid UTF-8, and its cells are split at ASCII commas.
+        batch.texts.extend(
+            batch
+                .cells
+                .iter()
+                .map(|cell| unsafe { std::str::from_utf8_unchecked(cell) }),
+        );
+        batch
+            .offsets
+            .extend(batch.rows.iter().map(|(row, _)| row.start as u64));
+        let stored = self.chunk.try_set_rows(
+            self.coll,
+            self.src_id,
+            &batch.offsets,
+            &batch.texts,
+            &header.columns,
+        );
+        let mut stop = None;
+        if !stored {
+            for (idx, (row, resume)) in batch.rows.iter().enumerate() {
+                if self.chunk.too_many_errors() {
+                    stop = Some(*resume);
+                    break;
+                }
+                let cells = &batch.cells[idx * stride..(idx + 1) * stride];
+                let line = &self.bytes[row.start..row.end];
+                self.row(cells, line, *row, &header.columns, &header.lacks);
+            }
+        }
+        batch.rows.clear();
+        batch.cells.clear();
+        stop
     }
 
     /// Stores one data row: its cells, and `raw`, bytes holding exactly the
@@ -1039,7 +1131,11 @@ mod tests {
     /// the `csv` crate alone; every way must give the same dump, or the same
     /// errors with the same messages.
     fn assert_chunking_agrees(files: &[(&str, &[u8])]) {
-        let schema = fixture::schema();
+        assert_chunking_agrees_with(&fixture::schema(), files);
+    }
+
+    fn assert_chunking_agrees_with(schema: &DataSchema, files: &[(&str, &[u8])]) {
+        let schema = schema.clone();
         let dir = csv_dir(files);
         let outcome = |chunk: Option<usize>, fast: bool| match load_dir_with(
             dir.path(),
@@ -1094,6 +1190,80 @@ mod tests {
         ];
         let people = format!("{HEADER}{}\n", rows.join("\n"));
         assert_chunking_agrees(&[("people.csv", people.as_bytes())]);
+    }
+
+    /// A collection without list fields, whose rows the fast path stores a
+    /// batch at a time, column by column: batches that hold a bad cell
+    /// (a malformed int, an empty required cell, an unknown variant, a bad
+    /// date, too few cells) are taken back and read row by row, with the
+    /// errors and row numbers of a row-by-row read; more bad rows than the
+    /// error limit stop it at the same place; fields no column holds get
+    /// their defaults and nulls.
+    #[test]
+    fn batches_stored_column_by_column_agree_with_rows() {
+        use crate::data::{CollectionSchema, EnumSchema, FieldSchema, ScalarType};
+        let field = |name: &str, ty: FieldType, optional: bool| FieldSchema {
+            name: name.into(),
+            ty,
+            optional,
+            keep: true,
+            shown: name == "label",
+        };
+        let schema = DataSchema {
+            collections: vec![CollectionSchema {
+                name: "things".into(),
+                key: Some(0),
+                fields: vec![
+                    field("id", FieldType::Scalar(ScalarType::String), false),
+                    field("n", FieldType::Scalar(ScalarType::Int), false),
+                    field("x", FieldType::Scalar(ScalarType::Number), true),
+                    field("b", FieldType::Scalar(ScalarType::Bool), false),
+                    field("d", FieldType::Scalar(ScalarType::Date), true),
+                    field("e", FieldType::Scalar(ScalarType::Enum(0)), true),
+                    field("r", FieldType::Scalar(ScalarType::Ref(0)), true),
+                    field("label", FieldType::Scalar(ScalarType::String), false),
+                    field("absent", FieldType::Scalar(ScalarType::Int), true),
+                ],
+            }],
+            enums: vec![EnumSchema {
+                name: "kind".into(),
+                variants: vec!["small".into(), "large".into()],
+            }],
+        };
+        let good = |n: usize| {
+            let x = if n.is_multiple_of(3) {
+                String::new()
+            } else {
+                format!("{n}.5")
+            };
+            let d = if n.is_multiple_of(4) { "" } else { "2020-02-29" };
+            let e = ["small", "large", ""][n % 3];
+            let r = if n.is_multiple_of(5) {
+                String::new()
+            } else {
+                format!("t{}", (n * 7) % 700)
+            };
+            format!("t{n},{n},{x},{},{d},{e},{r},L{}", n.is_multiple_of(2), n % 11)
+        };
+        let header = "id,n,x,b,d,e,r,label\n";
+        let mut rows: Vec<String> = (0..700).map(good).collect();
+        rows[300] = "t300,three hundred,1,true,,,,L".into();
+        rows[310] = "t310,,1,true,,,,L".into();
+        rows[520] = "t520,520,1,true,,medium,,L".into();
+        rows[521] = "t521,521,1,true,2020-02-30,,,L".into();
+        rows[640] = "t640,640,1".into();
+        let text = format!("{header}{}\n", rows.join("\n"));
+        assert_chunking_agrees_with(&schema, &[("things.csv", text.as_bytes())]);
+        let clean: Vec<String> = (0..700).map(good).collect();
+        let text = format!("{header}{}\n", clean.join("\n"));
+        assert_chunking_agrees_with(&schema, &[("things.csv", text.as_bytes())]);
+        // More bad rows than the error limit, in the second batch.
+        let mut rows: Vec<String> = (0..700).map(good).collect();
+        for row in rows.iter_mut().skip(260).step_by(3).take(80) {
+            *row = format!("{row}0").replacen(',', ",x", 1);
+        }
+        let text = format!("{header}{}\n", rows.join("\n"));
+        assert_chunking_agrees_with(&schema, &[("things.csv", text.as_bytes())]);
     }
 
     /// A chunk checks UTF-8 once up to its first invalid byte: the rows

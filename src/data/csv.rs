@@ -1236,14 +1236,22 @@ mod tests {
             } else {
                 format!("{n}.5")
             };
-            let d = if n.is_multiple_of(4) { "" } else { "2020-02-29" };
+            let d = if n.is_multiple_of(4) {
+                ""
+            } else {
+                "2020-02-29"
+            };
             let e = ["small", "large", ""][n % 3];
             let r = if n.is_multiple_of(5) {
                 String::new()
             } else {
                 format!("t{}", (n * 7) % 700)
             };
-            format!("t{n},{n},{x},{},{d},{e},{r},L{}", n.is_multiple_of(2), n % 11)
+            format!(
+                "t{n},{n},{x},{},{d},{e},{r},L{}",
+                n.is_multiple_of(2),
+                n % 11
+            )
         };
         let header = "id,n,x,b,d,e,r,label\n";
         let mut rows: Vec<String> = (0..700).map(good).collect();

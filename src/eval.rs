@@ -1547,17 +1547,21 @@ fn dense_index(
         .map(|run| {
             let rows = run * run_len..((run + 1) * run_len).min(len);
             let mut pairs = Vec::with_capacity(rows.len());
+            // The record's places so far, and the next part's: two buffers
+            // swapped, so a record allocates nothing.
             let mut record: Vec<u64> = Vec::new();
+            let mut extended: Vec<u64> = Vec::new();
             let mut values: Vec<u64> = Vec::new();
             for row in rows {
                 record.clear();
                 record.push(0);
                 for (part, (column, data, list)) in parts.iter().zip(&columns) {
                     dense_cell(*part, column, data, *list, row, &mut values);
-                    let previous = std::mem::take(&mut record);
-                    for place in &previous {
-                        record.extend(values.iter().map(|value| place * part.size() + value));
+                    extended.clear();
+                    for place in &record {
+                        extended.extend(values.iter().map(|value| place * part.size() + value));
                     }
+                    std::mem::swap(&mut record, &mut extended);
                 }
                 // A list naming the same key twice still yields the row once.
                 if record.len() > 1 {

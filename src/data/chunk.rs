@@ -529,6 +529,31 @@ impl<'s> Chunk<'s> {
         self.set_refused(coll, field, cell)
     }
 
+    /// The records of `coll`, and what storing a value needs (strings going
+    /// to the table of strings only shown if `shown`): the chunk split so
+    /// that both can be borrowed at once.
+    #[inline(always)]
+    fn part_and_store(&mut self, coll: usize, shown: bool) -> (&mut Part, Store<'_>) {
+        let Chunk {
+            schema,
+            ids,
+            strings,
+            shown: shown_strings,
+            refs,
+            parts,
+            ref_capacity,
+            ..
+        } = self;
+        let store = Store {
+            schema,
+            ids,
+            strings: if shown { shown_strings } else { strings },
+            refs,
+            ref_capacity: *ref_capacity,
+        };
+        (&mut parts[coll], store)
+    }
+
     /// Stores `cell` in field `field` of the current record of `coll` if it
     /// is a value the field takes (or null for an optional scalar field) and
     /// the field is not given yet; true if so. Otherwise changes nothing and
@@ -540,22 +565,11 @@ impl<'s> Chunk<'s> {
     /// ([`Slot`]) and pushes to the typed column, nothing more.
     #[inline(always)]
     pub(crate) fn try_set(&mut self, coll: usize, field: usize, cell: Cell<'_>) -> bool {
-        let Chunk {
-            schema,
-            ids,
-            strings,
-            shown,
-            refs,
-            parts,
-            ref_capacity,
-            layouts,
-            ..
-        } = self;
-        let slot = layouts[coll].slots[field];
+        let slot = self.layouts[coll].slots[field];
         let FieldType::Scalar(scalar) = slot.ty else {
             return false;
         };
-        let part = &mut parts[coll];
+        let (part, mut store) = self.part_and_store(coll, slot.shown);
         let (word, bit) = (field / 64, 1u64 << (field % 64));
         if part.given[word] & bit != 0 {
             return false;
@@ -568,13 +582,6 @@ impl<'s> Chunk<'s> {
             push_default(&mut column.data);
             column.set_null(part.len);
         } else {
-            let store = Store {
-                schema,
-                ids,
-                strings: if slot.shown { shown } else { strings },
-                refs,
-                ref_capacity: *ref_capacity,
-            };
             if !store.push(&mut column.data, scalar, slot.unique, cell) {
                 return false;
             }
@@ -612,18 +619,7 @@ impl<'s> Chunk<'s> {
         if !layout.lists.is_empty() || cells.len() != n * stride {
             return false;
         }
-        let Chunk {
-            schema,
-            ids,
-            strings,
-            shown,
-            refs,
-            parts,
-            ref_capacity,
-            ..
-        } = self;
-        let part = &mut parts[coll];
-        let base = part.len;
+        let base = self.parts[coll].len;
         let mut present = vec![false; layout.slots.len()];
         let mut stored = true;
         'columns: for (c, field) in columns.iter().enumerate() {
@@ -634,6 +630,7 @@ impl<'s> Chunk<'s> {
                 stored = false;
                 break;
             };
+            let (part, mut store) = self.part_and_store(coll, slot.shown);
             let column = &mut part.columns[field];
             for r in 0..n {
                 let text = cells[r * stride + c];
@@ -646,17 +643,6 @@ impl<'s> Chunk<'s> {
                     column.set_null(base + r);
                     continue;
                 }
-                let store = Store {
-                    schema,
-                    ids,
-                    strings: if slot.shown {
-                        &mut *shown
-                    } else {
-                        &mut *strings
-                    },
-                    refs,
-                    ref_capacity: *ref_capacity,
-                };
                 if !text_value(scalar, text)
                     .is_some_and(|cell| store.push(&mut column.data, scalar, slot.unique, cell))
                 {
@@ -665,6 +651,7 @@ impl<'s> Chunk<'s> {
                 }
             }
         }
+        let part = &mut self.parts[coll];
         if !stored {
             for column in &mut part.columns {
                 truncate_column(&mut column.data, base);
@@ -807,29 +794,9 @@ impl<'s> Chunk<'s> {
                 expected: self.schema.scalar_name(scalar),
             }));
         }
-        let Chunk {
-            schema,
-            ids,
-            strings,
-            shown,
-            refs,
-            parts,
-            ref_capacity,
-            layouts,
-            ..
-        } = self;
-        let store = Store {
-            schema,
-            ids,
-            strings: if layouts[coll].slots[field].shown {
-                shown
-            } else {
-                strings
-            },
-            refs,
-            ref_capacity: *ref_capacity,
-        };
-        let pushed = match &mut parts[coll].columns[field].data {
+        let (schema, shown) = (self.schema, self.layouts[coll].slots[field].shown);
+        let (part, mut store) = self.part_and_store(coll, shown);
+        let pushed = match &mut part.columns[field].data {
             ColumnData::List { items, .. } => store.push(items, scalar, false, cell),
             // A dropped field is still checked.
             _ => store.push(&mut ColumnData::Skipped, scalar, false, cell),
@@ -951,7 +918,13 @@ impl Store<'_> {
     /// as met if `unique`, else interned. False, with nothing changed, if
     /// `cell` is not a `ty` ([`refusal`] says why); never for null.
     #[inline(always)]
-    fn push(self, data: &mut ColumnData, ty: ScalarType, unique: bool, cell: Cell<'_>) -> bool {
+    fn push(
+        &mut self,
+        data: &mut ColumnData,
+        ty: ScalarType,
+        unique: bool,
+        cell: Cell<'_>,
+    ) -> bool {
         match (ty, cell, data) {
             (ScalarType::Int, Cell::Int(value), data) => {
                 if let ColumnData::Int(v) = data {
